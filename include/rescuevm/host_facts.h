@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// HostFacts: what the readers found on the machine; the only input plan_vm() needs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rescuevm {
+
+struct PartitionInfo {
+    std::string name;             // kernel name, e.g. "sda1", "loop3p1"
+    unsigned major = 0, minor = 0;
+    std::uint64_t size_bytes = 0;
+    std::string fs_type;          // libblkid TYPE: "ntfs", "BitLocker", "vfat", "swap", ...
+    std::string label;            // libblkid LABEL
+    std::string part_type;        // GPT type GUID or MBR type ("0x7")
+    std::string part_uuid;        // GPT partition GUID / MBR "sig-NN"
+    // Windows role recognised from the above: "ntfs", "bitlocker", "efi-system",
+    // "microsoft-reserved", "ldm-metadata", "ldm-data", "windows-recovery", or "".
+    std::string windows_role;
+};
+
+struct DiskInfo {
+    std::string name;             // kernel name: "sda", "nvme0n1", "loop3"
+    std::string path;             // "/dev/sda"
+    unsigned major = 0, minor = 0;
+    std::uint64_t size_bytes = 0;
+    std::uint32_t logical_block_size = 512;
+    std::uint32_t physical_block_size = 512;
+    bool rotational = false;
+    bool removable = false;
+    bool read_only = false;
+    std::string model;
+    std::string serial;
+    std::string wwn;
+    std::string source;           // "udev" or "sysfs": where the attributes came from
+    std::string partition_table;  // libblkid PTTYPE: "gpt", "dos", or ""
+    std::string disk_id;          // libblkid PTUUID: MBR signature or GPT disk GUID
+    std::vector<PartitionInfo> partitions;
+    bool windows_dynamic = false; // LDM (MBR type 0x42 or GPT LDM metadata partition)
+    // Why the host is using it, one entry per use, in words:
+    // "partition loop3p1 mounted at /mnt/x", "swap", "held by md127", "mounted at /".
+    std::vector<std::string> in_use;
+};
+
+struct NetAddress {
+    std::string family;           // "ipv4" | "ipv6"
+    std::string address;          // "203.0.113.10"
+    unsigned prefix = 0;          // 32
+    std::string scope;            // "global" | "link"
+};
+
+struct NetRoute {
+    std::string family;           // "ipv4" | "ipv6"
+    std::string destination;      // "default" or "203.0.113.1/32"
+    std::string gateway;          // "" when on-link
+    bool gateway_outside_prefix = false; // /32 + gateway elsewhere (OVH, Hetzner)
+};
+
+struct NetworkFacts {
+    bool found = false;
+    std::string uplink;           // interface name
+    int ifindex = 0;
+    std::string mac;              // "52:54:00:12:34:56"
+    unsigned mtu = 1500;
+    bool up = false;
+    std::string kind;             // "" (physical), "veth", "bond", "bridge", ...
+    std::string master;           // bond/bridge it is enslaved to, or ""
+    std::vector<NetAddress> addresses;
+    std::vector<NetRoute> routes; // default routes and the on-link routes they need
+    std::vector<std::string> gateways;
+    std::vector<std::string> dns;
+    bool dhcp = false;            // address came from DHCP
+    std::string dhcp_client;      // e.g. "dhclient pid 123", for the log
+    std::string problem;          // why no usable uplink, in words ("" when fine)
+};
+
+// An OVMF build found through QEMU's firmware descriptors (interop JSON).
+struct FirmwareFacts {
+    bool found = false;
+    std::string descriptor;       // the JSON file it came from
+    std::string code;             // OVMF_CODE*.fd
+    std::string vars_template;    // OVMF_VARS*.fd
+    std::string format = "raw";
+    bool secure_boot = false;
+    std::string problem;
+};
+
+struct ImageFacts {
+    bool found = false;
+    std::string path;
+    std::string format;           // "qcow2" | "raw"
+    std::uint64_t virtual_size = 0;
+    std::string disk_id;          // PTUUID of the image, for collision warnings
+    std::string problem;
+};
+
+struct HostFacts {
+    std::uint64_t memory_bytes = 0; // MemTotal
+    unsigned cpus = 0;              // online CPUs
+    bool kvm_usable = false;
+    std::string kvm_problem;        // why /dev/kvm cannot be used
+    bool io_uring = true;           // QEMU's aio=io_uring usable
+    bool vhost_net = false;         // /dev/vhost-net exists
+    std::vector<DiskInfo> disks;    // every block device of type disk
+    NetworkFacts network;
+    FirmwareFacts firmware;
+    ImageFacts image;
+};
+
+} // namespace rescuevm
