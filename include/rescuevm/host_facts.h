@@ -12,6 +12,7 @@ namespace rescuevm {
 struct PartitionInfo {
     std::string name;             // kernel name, e.g. "sda1", "loop3p1"
     unsigned major = 0, minor = 0;
+    unsigned number = 0;          // partition number in the table (sda1: 1); 0 if unknown
     std::uint64_t size_bytes = 0;
     std::string fs_type;          // libblkid TYPE: "ntfs", "BitLocker", "vfat", "swap", ...
     std::string label;            // libblkid LABEL
@@ -38,6 +39,8 @@ struct DiskInfo {
     std::string source;           // "udev" or "sysfs": where the attributes came from
     std::string partition_table;  // libblkid PTTYPE: "gpt", "dos", or ""
     std::string disk_id;          // libblkid PTUUID: MBR signature or GPT disk GUID
+    std::string fs_type;          // libblkid TYPE of the whole disk when it has no table ("swap")
+    std::string backing_file;     // loop devices: the file behind it (sysfs loop/backing_file)
     std::vector<PartitionInfo> partitions;
     bool windows_dynamic = false; // LDM (MBR type 0x42 or GPT LDM metadata partition)
     // Why the host is using it, one entry per use, in words:
