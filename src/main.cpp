@@ -1,9 +1,115 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// rescuevm command line: subcommands, exit codes.
+// rescuevm command line: global options, subcommand dispatch, exit statuses.
+#include "rescuevm/cli.h"
 #include "rescuevm/log.h"
 
-int main()
+#include <cstring>
+#include <iostream>
+#include <map>
+
+namespace {
+
+using namespace rescuevm;
+
+constexpr const char *kUsage = R"(usage: rescuevm [options] COMMAND [--json] [args]
+
+Boots a Windows rescue VM over this server's disks and supervises it.
+
+commands:
+  plan [--json]          discover, check and show the VM that would start; changes nothing
+  disks [--json]         every block device seen, passed through or not, and why
+  run                    the agent: plan, start the VM, supervise it until SIGTERM
+  status [--json]        ask the running agent
+  vm start|stop|powerdown|reset|screenshot PATH
+                         control the VM through the agent
+  signatures [--json]    recorded and current identity of each passed disk
+  signatures restore [DISK...]
+                         write the recorded identity back (VM must be off)
+
+options:
+  --config PATH          config file (default /etc/rescuevm/rescuevm.toml)
+  --kernel-cmdline FILE  read rescuevm.* overrides from FILE instead of /proc/cmdline
+  --log-level LEVEL      trace, debug, info, warning, error
+  --json                 machine-readable output
+  --version, --help
+exit status: 0 ok, 1 failure, 2 bad usage or config, 3 a check refuses the start
+)";
+
+int usage_error(const std::string &message)
 {
-    rescuevm::log::get("main")->info("rescuevm " RESCUEVM_VERSION);
-    return 0;
+    std::cerr << "rescuevm: " << message << "\n(run `rescuevm --help` for usage)\n";
+    return kExitUsage;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    CliOptions cli;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto value = [&](const char *name) -> const char * {
+            if (i + 1 >= argc)
+                return nullptr;
+            (void)name;
+            return argv[++i];
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << kUsage;
+            return kExitOk;
+        } else if (arg == "--version") {
+            std::cout << "rescuevm " RESCUEVM_VERSION "\n";
+            return kExitOk;
+        } else if (arg == "--json") {
+            cli.json = true;
+        } else if (arg == "--config") {
+            const char *v = value("--config");
+            if (!v)
+                return usage_error("--config needs a path");
+            cli.sources.config_path = v;
+            cli.sources.config_path_explicit = true;
+        } else if (arg == "--kernel-cmdline") {
+            const char *v = value("--kernel-cmdline");
+            if (!v)
+                return usage_error("--kernel-cmdline needs a file");
+            cli.sources.kernel_cmdline_path = v;
+        } else if (arg == "--log-level") {
+            const char *v = value("--log-level");
+            spdlog::level::level_enum level;
+            if (!v || !log::parse_level(v, level))
+                return usage_error("--log-level needs one of trace, debug, info, warning, error");
+            cli.log_level = v;
+        } else if (arg.size() > 1 && arg[0] == '-' && cli.command != "vm") {
+            return usage_error("unknown option " + arg);
+        } else if (cli.command.empty()) {
+            cli.command = arg;
+        } else {
+            cli.args.push_back(arg);
+        }
+    }
+    if (cli.command.empty())
+        return usage_error("no command given");
+
+    static const std::map<std::string, int (*)(const CliOptions &, const Config &)> kCommands = {
+        {"plan", cmd_plan},     {"disks", cmd_disks}, {"run", cmd_run},
+        {"status", cmd_status}, {"vm", cmd_vm},       {"signatures", cmd_signatures},
+    };
+    auto command = kCommands.find(cli.command);
+    if (command == kCommands.end())
+        return usage_error("unknown command \"" + cli.command + "\"");
+
+    auto config = load_config(cli.sources);
+    if (!config) {
+        std::cerr << "rescuevm: " << config.error().message << "\n";
+        return kExitUsage;
+    }
+    log::Options log_options;
+    log_options.level = cli.log_level.empty() ? config->log.level : cli.log_level;
+    log::setup(log_options);
+    try {
+        return command->second(cli, *config);
+    } catch (const std::exception &e) {
+        log::get("main")->error("unexpected failure: {}", e.what());
+        return kExitFailure;
+    }
 }

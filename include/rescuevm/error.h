@@ -35,5 +35,5 @@ inline Error prefixed(std::string prefix, const Error &e)
         auto _r = (expr);                                                      \
         if (!_r)                                                               \
             return std::unexpected(std::move(_r.error()));                     \
-        std::move(*_r);                                                        \
+        *std::move(_r);                                                        \
     })

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// `rescuevm plan` and `rescuevm disks`: discover, check, show; change nothing.
+#include "rescuevm/cli.h"
+
+#include "rescuevm/log.h"
+#include "rescuevm/qemu_argv.h"
+#include "rescuevm/report.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace rescuevm {
+
+// The fd number QEMU sees the macvtap on (the launcher maps it there).
+constexpr int kTapFdInQemu = 3;
+
+int cmd_plan(const CliOptions &cli, const Config &config)
+{
+    HostFacts facts = gather_host_facts(config, HostRoots{});
+    Plan plan = plan_vm(facts, config);
+    Session session;
+    session.uuid = new_uuid();
+    session.paths.dir = config.paths.runtime_dir;
+    session.tap_fd = config.network.mode == NetworkMode::macvtap ? kTapFdInQemu : -1;
+    session.vhost_net = facts.vhost_net;
+    session.config_drive = true;
+    std::vector<std::string> argv;
+    if (auto rendered = render_qemu_argv(plan, session)) {
+        argv = std::move(*rendered);
+    } else {
+        plan.checks.push_back({"qemu", false, rendered.error().message});
+    }
+    if (cli.json)
+        std::cout << plan_json(plan, argv).dump(2) << "\n";
+    else
+        std::cout << plan_text(plan, argv);
+    return plan.ready() ? kExitOk : kExitRefused;
+}
+
+int cmd_disks(const CliOptions &cli, const Config &config)
+{
+    auto disks = read_disks(HostRoots{});
+    if (!disks) {
+        log::get("disks")->error("{}", disks.error().message);
+        return kExitFailure;
+    }
+    auto choices = select_disks(*disks, config.disks.match);
+    if (cli.json) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto &c : choices)
+            out.push_back(disk_json(c));
+        std::cout << nlohmann::json{{"disks", out}}.dump(2) << "\n";
+    } else {
+        std::cout << disks_table(choices);
+    }
+    return kExitOk;
+}
+
+} // namespace rescuevm

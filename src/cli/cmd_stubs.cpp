@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Subcommands whose implementation has not landed yet: they say so and fail.
+#include "rescuevm/cli.h"
+
+#include "rescuevm/log.h"
+
+namespace rescuevm {
+
+namespace {
+int not_yet(const char *what)
+{
+    log::get("main")->error("`rescuevm {}` is not implemented in this build", what);
+    return kExitFailure;
+}
+} // namespace
+
+int cmd_run(const CliOptions &, const Config &) { return not_yet("run"); }
+int cmd_status(const CliOptions &, const Config &) { return not_yet("status"); }
+int cmd_vm(const CliOptions &, const Config &) { return not_yet("vm"); }
+int cmd_signatures(const CliOptions &, const Config &) { return not_yet("signatures"); }
+
+} // namespace rescuevm

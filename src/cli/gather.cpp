@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// gather_host_facts(): runs every reader and probe; failures become facts, not exits.
+#include "rescuevm/cli.h"
+
+#include "rescuevm/log.h"
+#include "rescuevm/network.h"
+#include "rescuevm/probe.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+namespace rescuevm {
+
+HostFacts gather_host_facts(const Config &config, const HostRoots &roots)
+{
+    auto log = log::get("host");
+    HostFacts facts;
+    if (auto mem = read_memtotal(roots))
+        facts.memory_bytes = *mem;
+    else
+        log->error("{}", mem.error().message);
+    facts.cpus = read_cpu_count();
+    facts.kvm_problem = kvm_problem(roots);
+    facts.kvm_usable = facts.kvm_problem.empty();
+    facts.io_uring = io_uring_supported();
+    facts.vhost_net = ::access((roots.devfs + "/vhost-net").c_str(), R_OK | W_OK) == 0;
+
+    if (auto disks = read_disks(roots))
+        facts.disks = std::move(*disks);
+    else
+        log->error("{}", disks.error().message);
+
+    if (config.vm.firmware == Firmware::uefi)
+        facts.firmware = find_uefi_firmware(config.paths.firmware_descriptors, config.vm.secure_boot);
+    facts.image = config.vm.kernel.empty() ? probe_image(config.vm.image)
+                                           : probe_kernel(config.vm.kernel, config.vm.initrd);
+
+    if (config.network.mode == NetworkMode::macvtap) {
+        if (auto net = read_network_facts(network_options(config)))
+            facts.network = std::move(*net);
+        else
+            facts.network.problem = net.error().message;
+    }
+    return facts;
+}
+
+std::string new_uuid()
+{
+    std::ifstream in("/proc/sys/kernel/random/uuid");
+    std::string uuid;
+    std::getline(in, uuid);
+    return uuid;
+}
+
+} // namespace rescuevm
