@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Golden tests of render_qemu_argv(): a plan in, the exact argv out (tests/unit/golden/*.argv).
+#include "plan_fixtures.h"
+
+#include "rescuevm/qemu_argv.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace rescuevm;
+using namespace rescuevm::fixtures;
+
+namespace {
+
+const std::string kGoldenDir = FIXTURES_DIR "/../golden";
+
+Session session()
+{
+    Session s;
+    s.uuid = "3b1c9a52-7f0e-4d2b-9c61-2a5e8f4d7b10";
+    s.paths.dir = "/run/rescuevm";
+    return s;
+}
+
+// Compares with the golden file, one word per line; RESCUEVM_UPDATE_GOLDEN=1 rewrites it.
+void check_golden(const std::string &name, const std::vector<std::string> &argv)
+{
+    std::string path = kGoldenDir + "/" + name + ".argv";
+    std::string actual;
+    for (const auto &w : argv)
+        actual += w + "\n";
+    if (std::getenv("RESCUEVM_UPDATE_GOLDEN")) {
+        std::ofstream(path) << actual;
+        return;
+    }
+    std::ifstream in(path);
+    REQUIRE_MESSAGE(in.good(), "golden file missing: " << path << " (run with RESCUEVM_UPDATE_GOLDEN=1)");
+    std::stringstream expected;
+    expected << in.rdbuf();
+    if (expected.str() == actual)
+        return;
+    // Show what changed, word by word.
+    std::istringstream e(expected.str()), a(actual);
+    std::string el, al;
+    std::string diff;
+    for (int line = 1; static_cast<bool>(std::getline(e, el)) | static_cast<bool>(std::getline(a, al)); ++line) {
+        if (el != al)
+            diff += "  line " + std::to_string(line) + ": expected [" + el + "] got [" + al + "]\n";
+        el.clear();
+        al.clear();
+    }
+    FAIL_CHECK("argv differs from " << path << ":\n" << diff);
+}
+
+std::vector<std::string> render(const Plan &plan, const Session &s)
+{
+    auto argv = render_qemu_argv(plan, s);
+    REQUIRE_MESSAGE(argv.has_value(), (argv ? "" : argv.error().message));
+    return *argv;
+}
+
+} // namespace
+
+TEST_CASE("golden: UEFI, KVM, two virtio-blk disks, macvtap, config drive")
+{
+    Config c = config();
+    Session s = session();
+    s.tap_fd = 3;
+    s.vhost_net = true;
+    s.config_drive = true;
+    Plan p = plan_vm(server(), c);
+    REQUIRE(p.ready());
+    check_golden("uefi_kvm_virtio_2disks", render(p, s));
+}
+
+TEST_CASE("golden: SeaBIOS, KVM, NVMe with a serial derived from the WWN")
+{
+    Config c = config();
+    c.vm.firmware = Firmware::bios;
+    c.disks.bus = DiskBus::nvme;
+    c.network.mode = NetworkMode::none;
+    HostFacts h = server();
+    h.disks = {disk("nvme0n1", 1000, 512, 512, ""), disk("nvme1n1", 1000, 512, 512, "S4EWNX0R123456-VERY-LONG-SERIAL")};
+    h.disks[0].wwn = "eui.0025388b71b2c3d4e5f60718293a4b5c";
+    check_golden("bios_kvm_nvme", render(plan_vm(h, c), session()));
+}
+
+TEST_CASE("golden: TCG, 4Kn disk on virtio-blk, no hv flags, direct kernel boot")
+{
+    Config c = config();
+    c.vm.accel = Accel::tcg;
+    c.vm.firmware = Firmware::bios;
+    c.vm.kernel = "/boot/vmlinuz-test";
+    c.vm.initrd = "/var/lib/rescuevm/initramfs.cpio.gz";
+    c.vm.append = "console=ttyS0 quiet rvtest.reboots=1,2";
+    c.vm.display = Display::none;
+    c.network.mode = NetworkMode::none;
+    HostFacts h = server();
+    h.kvm_usable = false;
+    h.io_uring = false;
+    h.disks = {disk("sda", 100, 4096, 4096, "4KN-DISK-0001")};
+    auto argv = render(plan_vm(h, c), session());
+    for (const auto &w : argv)
+        CHECK(w.find("hv-") == std::string::npos);
+    check_golden("tcg_4kn_kernel", argv);
+}
+
+TEST_CASE("golden: virtio-scsi with a 36-byte serial limit and e1000e NIC")
+{
+    Config c = config();
+    c.disks.bus = DiskBus::virtio_scsi;
+    c.network.model = NicModel::e1000e;
+    Session s = session();
+    s.tap_fd = 3;
+    HostFacts h = server();
+    h.disks = {disk("sda", 100, 512, 4096, "SEAGATE-ST4000NM0035-1V4107-ZC1ABCDEFGHIJ")};
+    check_golden("uefi_kvm_virtio_scsi", render(plan_vm(h, c), s));
+}
+
+TEST_CASE("golden: SATA with 512e disks, a serial with a comma")
+{
+    Config c = config();
+    c.disks.bus = DiskBus::sata;
+    c.network.mode = NetworkMode::none;
+    HostFacts h = server();
+    h.disks = {disk("sda", 100, 512, 4096, "WD,COMMA")};
+    for (int i = 0; i < 5; ++i)
+        h.disks.push_back(disk(std::string("sd") + char('b' + i), 10, 512, 512, "S" + std::to_string(i)));
+    auto argv = render(plan_vm(h, c), session());
+    CHECK(std::find(argv.begin(), argv.end(),
+                    std::string("ide-hd,id=disk1,bus=ide.2,drive=disk1-file,logical_block_size=512,physical_block_size=4096,"
+                    "serial=WD,,COMMA")) != argv.end());
+    check_golden("uefi_kvm_sata_comma", argv);
+}
+
+TEST_CASE("SATA refuses a 4Kn disk, naming it")
+{
+    Config c = config();
+    c.disks.bus = DiskBus::sata;
+    HostFacts h = server();
+    h.disks = {disk("sda", 100), disk("sdb", 100, 4096, 4096)};
+    auto argv = render_qemu_argv(plan_vm(h, c), session());
+    REQUIRE_FALSE(argv.has_value());
+    CHECK(argv.error().message.find("disk sdb: 4096-byte logical sectors") != std::string::npos);
+}
+
+TEST_CASE("values with a newline or NUL are refused; commas are doubled")
+{
+    CHECK(*qemu_escape("/srv/a,b.qcow2", "vm.image") == "/srv/a,,b.qcow2");
+    auto bad = qemu_escape(std::string("a\nb"), "vm.image");
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().message.find("vm.image") != std::string::npos);
+    CHECK_FALSE(qemu_escape(std::string("a\0b", 3), "x").has_value());
+
+    Config c = config();
+    HostFacts h = server();
+    h.disks[0].path = "/dev/sd\nb";
+    CHECK_FALSE(render_qemu_argv(plan_vm(h, c), session()).has_value());
+}
+
+TEST_CASE("guest serials: cut per bus, derived for NVMe only")
+{
+    DiskInfo d = disk("sda", 1, 512, 512, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789XYZ");
+    CHECK(guest_serial(d, DiskBus::virtio_blk) == "ABCDEFGHIJKLMNOPQRST");
+    CHECK(guest_serial(d, DiskBus::virtio_scsi) == "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    DiskInfo none = disk("nvme2n1", 1);
+    CHECK(guest_serial(none, DiskBus::virtio_blk).empty());
+    CHECK(guest_serial(none, DiskBus::nvme) == "nvme2n1");
+    none.wwn = "eui.0025388b71b2c3d4e5f60718293a4b5c";
+    CHECK(guest_serial(none, DiskBus::nvme) == "c3d4e5f60718293a4b5c"); // the last 20 alphanumerics
+}
+
+TEST_CASE("shell quoting")
+{
+    CHECK(shell_quote({"qemu", "-name", "guest=a b", "it's"}) == "qemu -name 'guest=a b' 'it'\\''s'");
+}
