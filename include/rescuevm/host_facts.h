@@ -69,14 +69,17 @@ struct NetworkFacts {
     std::string mac;              // "52:54:00:12:34:56"
     unsigned mtu = 1500;
     bool up = false;
+    bool carrier = false;         // IFF_LOWER_UP: a cable (or veth peer) is there
     std::string kind;             // "" (physical), "veth", "bond", "bridge", ...
     std::string master;           // bond/bridge it is enslaved to, or ""
     std::vector<NetAddress> addresses;
+    std::vector<NetAddress> link_local; // fe80::/10 and 169.254/16: not handed to the guest
     std::vector<NetRoute> routes; // default routes and the on-link routes they need
     std::vector<std::string> gateways;
     std::vector<std::string> dns;
     bool dhcp = false;            // address came from DHCP
     std::string dhcp_client;      // e.g. "dhclient pid 123", for the log
+    bool macvtap_supported = false; // the kernel has (or can load) macvtap
     std::string problem;          // why no usable uplink, in words ("" when fine)
 };
 

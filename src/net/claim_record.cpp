@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// ClaimRecord: everything a claim changed on the uplink, kept in memory and in a 0600 JSON file.
+#include "claim_record.h"
+
+#include "rescuevm/unique_fd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <fmt/format.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <netlink/errno.h>
+#include <netlink/route/nexthop.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace rescuevm {
+
+bool RecordedRoute::has_gateway() const
+{
+    for (const auto &nh : nexthops)
+        if (!nh.gateway.empty())
+            return true;
+    return false;
+}
+
+// ---- JSON ------------------------------------------------------------------------
+
+static void to_json(nlohmann::json &j, const RecordedAddress &a)
+{
+    j = {{"family", a.family == AF_INET ? "ipv4" : "ipv6"},
+         {"local", a.local}, {"prefix", a.prefix}, {"peer", a.peer},
+         {"broadcast", a.broadcast}, {"label", a.label}, {"scope", a.scope},
+         {"flags", a.flags}, {"valid_lft", a.valid_lft}, {"preferred_lft", a.preferred_lft}};
+}
+
+static void from_json(const nlohmann::json &j, RecordedAddress &a)
+{
+    a.family = j.at("family") == "ipv4" ? AF_INET : AF_INET6;
+    j.at("local").get_to(a.local);
+    j.at("prefix").get_to(a.prefix);
+    j.at("peer").get_to(a.peer);
+    j.at("broadcast").get_to(a.broadcast);
+    j.at("label").get_to(a.label);
+    j.at("scope").get_to(a.scope);
+    j.at("flags").get_to(a.flags);
+    j.at("valid_lft").get_to(a.valid_lft);
+    j.at("preferred_lft").get_to(a.preferred_lft);
+}
+
+static void to_json(nlohmann::json &j, const RecordedRoute &r)
+{
+    nlohmann::json nexthops = nlohmann::json::array();
+    for (const auto &nh : r.nexthops)
+        nexthops.push_back({{"ifindex", nh.ifindex}, {"gateway", nh.gateway},
+                            {"flags", nh.flags}, {"weight", nh.weight}});
+    nlohmann::json metrics = nlohmann::json::object();
+    for (auto [k, v] : r.metrics)
+        metrics[std::to_string(k)] = v;
+    j = {{"family", r.family == AF_INET ? "ipv4" : "ipv6"}, {"table", r.table},
+         {"dst", r.dst}, {"type", r.type}, {"protocol", r.protocol}, {"scope", r.scope},
+         {"tos", r.tos}, {"priority", r.priority}, {"pref_src", r.pref_src},
+         {"metrics", metrics}, {"nexthops", nexthops}};
+}
+
+static void from_json(const nlohmann::json &j, RecordedRoute &r)
+{
+    r.family = j.at("family") == "ipv4" ? AF_INET : AF_INET6;
+    j.at("table").get_to(r.table);
+    j.at("dst").get_to(r.dst);
+    j.at("type").get_to(r.type);
+    j.at("protocol").get_to(r.protocol);
+    j.at("scope").get_to(r.scope);
+    j.at("tos").get_to(r.tos);
+    j.at("priority").get_to(r.priority);
+    j.at("pref_src").get_to(r.pref_src);
+    for (auto &[k, v] : j.at("metrics").items())
+        r.metrics[std::stoi(k)] = v.get<std::uint32_t>();
+    for (const auto &nh : j.at("nexthops"))
+        r.nexthops.push_back({nh.at("ifindex").get<int>(), nh.at("gateway").get<std::string>(),
+                              nh.at("flags").get<unsigned>(), nh.at("weight").get<unsigned>()});
+}
+
+nlohmann::json to_json(const ClaimRecord &c)
+{
+    nlohmann::json sysctls = nlohmann::json::array();
+    for (const auto &s : c.sysctls)
+        sysctls.push_back({{"path", s.path}, {"value", s.value}});
+    nlohmann::json clients = nlohmann::json::array();
+    for (const auto &d : c.dhcp_clients)
+        clients.push_back({{"pid", d.pid}, {"name", d.name}, {"argv", d.argv}, {"exe", d.exe},
+                           {"cwd", d.cwd}, {"start_time", d.start_time}});
+    nlohmann::json addresses = nlohmann::json::array(), routes = nlohmann::json::array();
+    for (const auto &a : c.addresses) {
+        nlohmann::json j;
+        to_json(j, a);
+        addresses.push_back(j);
+    }
+    for (const auto &r : c.routes) {
+        nlohmann::json j;
+        to_json(j, r);
+        routes.push_back(j);
+    }
+    return {{"version", c.version}, {"claimed_at", c.claimed_at}, {"uplink", c.uplink},
+            {"ifindex", c.ifindex}, {"mac", c.mac}, {"macvtap", c.macvtap},
+            {"macvtap_ifindex", c.macvtap_ifindex}, {"tap_node", c.tap_node},
+            {"tap_node_created", c.tap_node_created}, {"proc_root", c.proc_root},
+            {"addresses", addresses}, {"routes", routes}, {"sysctls", sysctls},
+            {"dhcp_clients", clients}};
+}
+
+Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
+{
+    try {
+        ClaimRecord c;
+        j.at("version").get_to(c.version);
+        if (c.version != 1)
+            return fail("network: claim record version " + std::to_string(c.version) +
+                        " is not supported by this rescuevm");
+        j.at("claimed_at").get_to(c.claimed_at);
+        j.at("uplink").get_to(c.uplink);
+        j.at("ifindex").get_to(c.ifindex);
+        j.at("mac").get_to(c.mac);
+        j.at("macvtap").get_to(c.macvtap);
+        j.at("macvtap_ifindex").get_to(c.macvtap_ifindex);
+        j.at("tap_node").get_to(c.tap_node);
+        j.at("tap_node_created").get_to(c.tap_node_created);
+        j.at("proc_root").get_to(c.proc_root);
+        for (const auto &a : j.at("addresses")) {
+            RecordedAddress ra;
+            from_json(a, ra);
+            c.addresses.push_back(ra);
+        }
+        for (const auto &r : j.at("routes")) {
+            RecordedRoute rr;
+            from_json(r, rr);
+            c.routes.push_back(rr);
+        }
+        for (const auto &s : j.at("sysctls"))
+            c.sysctls.push_back({s.at("path").get<std::string>(), s.at("value").get<std::string>()});
+        for (const auto &d : j.at("dhcp_clients")) {
+            net::DhcpProcess p;
+            d.at("pid").get_to(p.pid);
+            d.at("name").get_to(p.name);
+            d.at("argv").get_to(p.argv);
+            d.at("exe").get_to(p.exe);
+            d.at("cwd").get_to(p.cwd);
+            d.at("start_time").get_to(p.start_time);
+            c.dhcp_clients.push_back(p);
+        }
+        return c;
+    } catch (const nlohmann::json::exception &e) {
+        return fail(std::string("network: claim record is damaged: ") + e.what());
+    }
+}
+
+Result<void> write_claim_record(const ClaimRecord &record)
+{
+    std::string text = to_json(record).dump(2) + "\n";
+    std::string tmp = record.path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return fail("network: cannot write the claim record " + tmp + ": " + std::strerror(errno) +
+                    ": check paths.runtime_dir");
+    UniqueFd owner(fd);
+    if (::fchmod(fd, 0600) != 0 ||
+        ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+        ::fsync(fd) != 0 || ::rename(tmp.c_str(), record.path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return fail("network: cannot write the claim record " + record.path + ": " +
+                    std::strerror(err));
+    }
+    return {};
+}
+
+Result<ClaimRecord> read_claim_record(const std::string &path)
+{
+    std::ifstream in(path);
+    if (!in)
+        return fail("network: cannot read the claim record " + path + ": " + std::strerror(errno));
+    std::stringstream s;
+    s << in.rdbuf();
+    auto j = nlohmann::json::parse(s.str(), nullptr, false);
+    if (j.is_discarded())
+        return fail("network: the claim record " + path + " is not JSON: restore the uplink by hand");
+    auto record = claim_record_from_json(j);
+    if (!record)
+        return fail(record.error().message + " (" + path + ")");
+    record->path = path;
+    return record;
+}
+
+// ---- Netlink -----------------------------------------------------------------------
+
+namespace net {
+
+std::vector<RecordedAddress> record_addresses(nl_cache *addrs, int ifindex)
+{
+    std::vector<RecordedAddress> out, secondaries;
+    for (nl_object *o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+        auto *a = reinterpret_cast<rtnl_addr *>(o);
+        int family = rtnl_addr_get_family(a);
+        if (rtnl_addr_get_ifindex(a) != ifindex || (family != AF_INET && family != AF_INET6))
+            continue;
+        RecordedAddress r;
+        r.family = family;
+        r.local = ip_text(rtnl_addr_get_local(a));
+        r.prefix = rtnl_addr_get_prefixlen(a);
+        r.peer = ip_text(rtnl_addr_get_peer(a));
+        if (r.peer == r.local)
+            r.peer.clear();
+        r.broadcast = ip_text(rtnl_addr_get_broadcast(a));
+        if (const char *label = rtnl_addr_get_label(a))
+            r.label = label;
+        r.scope = rtnl_addr_get_scope(a);
+        r.flags = rtnl_addr_get_flags(a);
+        r.valid_lft = rtnl_addr_get_valid_lifetime(a);
+        r.preferred_lft = rtnl_addr_get_preferred_lifetime(a);
+        // Primaries first: a secondary only exists next to its primary.
+        (r.flags & IFA_F_SECONDARY ? secondaries : out).push_back(r);
+    }
+    out.insert(out.end(), secondaries.begin(), secondaries.end());
+    return out;
+}
+
+std::vector<RecordedRoute> record_routes(nl_cache *routes, int ifindex)
+{
+    std::vector<RecordedRoute> out;
+    for (nl_object *o = nl_cache_get_first(routes); o; o = nl_cache_get_next(o)) {
+        auto *r = reinterpret_cast<rtnl_route *>(o);
+        int family = rtnl_route_get_family(r);
+        int protocol = rtnl_route_get_protocol(r);
+        if ((family != AF_INET && family != AF_INET6) || protocol == RTPROT_KERNEL ||
+            protocol == RTPROT_RA || (rtnl_route_get_flags(r) & RTM_F_CLONED))
+            continue;
+        bool ours = false;
+        RecordedRoute rr;
+        for (int i = 0; i < rtnl_route_get_nnexthops(r); ++i) {
+            rtnl_nexthop *nh = rtnl_route_nexthop_n(r, i);
+            RecordedNexthop n;
+            n.ifindex = rtnl_route_nh_get_ifindex(nh);
+            n.gateway = ip_text(rtnl_route_nh_get_gateway(nh));
+            n.flags = rtnl_route_nh_get_flags(nh);
+            n.weight = rtnl_route_nh_get_weight(nh);
+            ours = ours || n.ifindex == ifindex;
+            rr.nexthops.push_back(n);
+        }
+        if (!ours)
+            continue;
+        rr.family = family;
+        rr.table = rtnl_route_get_table(r);
+        nl_addr *dst = rtnl_route_get_dst(r);
+        std::string dst_ip = ip_text(dst);
+        if (dst_ip.empty())
+            dst_ip = family == AF_INET ? "0.0.0.0" : "::";
+        rr.dst = dst_ip + "/" + std::to_string(dst ? nl_addr_get_prefixlen(dst) : 0);
+        rr.type = rtnl_route_get_type(r);
+        rr.protocol = protocol;
+        rr.scope = rtnl_route_get_scope(r);
+        rr.tos = rtnl_route_get_tos(r);
+        rr.priority = rtnl_route_get_priority(r);
+        rr.pref_src = ip_text(rtnl_route_get_pref_src(r));
+        for (int m = 1; m <= RTAX_MAX; ++m) {
+            std::uint32_t value = 0;
+            if (rtnl_route_get_metric(r, m, &value) == 0)
+                rr.metrics[m] = value;
+        }
+        out.push_back(rr);
+    }
+    return out;
+}
+
+namespace {
+
+Result<NlRtAddr> build_address(int ifindex, const RecordedAddress &a)
+{
+    NlRtAddr addr(rtnl_addr_alloc());
+    auto local = RESCUEVM_TRY(parse_addr(a.local, a.family));
+    nl_addr_set_prefixlen(local.get(), static_cast<int>(a.prefix));
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), a.family);
+    rtnl_addr_set_local(addr.get(), local.get());
+    rtnl_addr_set_prefixlen(addr.get(), static_cast<int>(a.prefix));
+    if (!a.peer.empty()) {
+        auto peer = RESCUEVM_TRY(parse_addr(a.peer, a.family));
+        rtnl_addr_set_peer(addr.get(), peer.get());
+    }
+    return addr;
+}
+
+Result<NlRoute> build_route(const RecordedRoute &r)
+{
+    NlRoute route(rtnl_route_alloc());
+    rtnl_route_set_family(route.get(), static_cast<uint8_t>(r.family));
+    rtnl_route_set_table(route.get(), r.table);
+    auto dst = RESCUEVM_TRY(parse_addr(r.dst, r.family));
+    rtnl_route_set_dst(route.get(), dst.get());
+    rtnl_route_set_type(route.get(), static_cast<uint8_t>(r.type));
+    rtnl_route_set_protocol(route.get(), static_cast<uint8_t>(r.protocol));
+    rtnl_route_set_scope(route.get(), static_cast<uint8_t>(r.scope));
+    rtnl_route_set_tos(route.get(), static_cast<uint8_t>(r.tos));
+    rtnl_route_set_priority(route.get(), r.priority);
+    if (!r.pref_src.empty()) {
+        auto src = RESCUEVM_TRY(parse_addr(r.pref_src, r.family));
+        rtnl_route_set_pref_src(route.get(), src.get());
+    }
+    for (auto [m, v] : r.metrics)
+        rtnl_route_set_metric(route.get(), m, v);
+    for (const auto &n : r.nexthops) {
+        rtnl_nexthop *nh = rtnl_route_nh_alloc();
+        rtnl_route_nh_set_ifindex(nh, n.ifindex);
+        if (!n.gateway.empty()) {
+            auto gw = parse_addr(n.gateway, r.family);
+            if (!gw) {
+                rtnl_route_nh_free(nh);
+                return std::unexpected(gw.error());
+            }
+            rtnl_route_nh_set_gateway(nh, gw->get());
+        }
+        // Only flags a route can be created with; dead/linkdown are kernel state.
+        rtnl_route_nh_set_flags(nh, n.flags & RTNH_F_ONLINK);
+        if (r.nexthops.size() > 1)
+            rtnl_route_nh_set_weight(nh, static_cast<uint8_t>(n.weight));
+        rtnl_route_add_nexthop(route.get(), nh);
+    }
+    return route;
+}
+
+} // namespace
+
+int add_address(nl_sock *sock, int ifindex, const RecordedAddress &a)
+{
+    auto addr = build_address(ifindex, a);
+    if (!addr)
+        return -NLE_INVAL;
+    if (!a.broadcast.empty())
+        if (auto b = parse_addr(a.broadcast, a.family))
+            rtnl_addr_set_broadcast(addr->get(), b->get());
+    if (!a.label.empty())
+        rtnl_addr_set_label(addr->get(), a.label.c_str());
+    rtnl_addr_set_scope(addr->get(), a.scope);
+    rtnl_addr_set_flags(addr->get(), a.flags & (IFA_F_NODAD | IFA_F_HOMEADDRESS |
+                                                IFA_F_MANAGETEMPADDR | IFA_F_NOPREFIXROUTE |
+                                                IFA_F_MCAUTOJOIN));
+    // A lease comes back with the lifetime it had; the restarted client renews it.
+    if (a.valid_lft != 0xFFFFFFFFu) {
+        rtnl_addr_set_valid_lifetime(addr->get(), a.valid_lft);
+        rtnl_addr_set_preferred_lifetime(addr->get(), a.preferred_lft);
+    }
+    return rtnl_addr_add(sock, addr->get(), NLM_F_EXCL);
+}
+
+int delete_address(nl_sock *sock, int ifindex, const RecordedAddress &a)
+{
+    auto addr = build_address(ifindex, a);
+    if (!addr)
+        return -NLE_INVAL;
+    return rtnl_addr_delete(sock, addr->get(), 0);
+}
+
+int add_route(nl_sock *sock, const RecordedRoute &r)
+{
+    auto route = build_route(r);
+    if (!route)
+        return -NLE_INVAL;
+    return rtnl_route_add(sock, route->get(), NLM_F_EXCL);
+}
+
+int delete_route(nl_sock *sock, const RecordedRoute &r)
+{
+    auto route = build_route(r);
+    if (!route)
+        return -NLE_INVAL;
+    return rtnl_route_delete(sock, route->get(), 0);
+}
+
+std::string describe(const RecordedAddress &a)
+{
+    return fmt::format("{}/{}", a.local, a.prefix);
+}
+
+std::string describe(const RecordedRoute &r)
+{
+    std::string text = r.is_default() ? "default" : r.dst;
+    for (const auto &nh : r.nexthops)
+        text += nh.gateway.empty() ? std::string(" on-link") : " via " + nh.gateway;
+    if (r.table != RT_TABLE_MAIN)
+        text += " table " + std::to_string(r.table);
+    return text;
+}
+
+} // namespace net
+} // namespace rescuevm
