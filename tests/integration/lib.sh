@@ -219,7 +219,7 @@ rv_qemu_start() {
   python3 "$RV_QMP" --follow --timeout 3600 "$run/events.sock" cont \
     >"$run/events.jsonl" 2>"$run/events.err" &
   rv_cleanup_add "kill $!"
-  rv_wait_for '"event":"RESUME"' "$run/events.jsonl" 30 \
+  rv_wait_for '"event":"RESUME"' "$run/events.jsonl" 60 \
     || rv_fail "QEMU did not start: $(cat "$run/qemu.log" "$run/events.err" 2>/dev/null)"
 }
 
