@@ -25,6 +25,7 @@
 #   rv_pass MSG...                print "PASS: <test>: MSG" (does not exit)
 #   rv_require CMD...             fail unless every CMD is installed (hint: scripts/setup)
 #   rv_cleanup_add CMD...         register a cleanup command (LIFO)
+#   rv_cleanup_kill PID           at exit (in LIFO order with the rest): SIGKILL PID and reap it
 #   rv_tmpdir                     new temp dir, removed at exit; echoes its path
 #   rv_loop_disk SIZE [SECTOR]    sparse file + losetup -P [--sector-size]; echoes /dev/loopN
 #   rv_netns NAME                 new network namespace NAME-<random>; echoes the name
@@ -76,15 +77,38 @@ rv_cleanup_add() {
   printf '%s\n' "$line" >>"$RV_CLEANUP_FILE"
 }
 
+# rv_cleanup_kill PID: at exit, SIGKILL PID and wait for it. PID must be a child of the test's
+# main shell (started with & there, e.g. rescuevm run & or qemu &): it is reaped, so it is
+# really gone (and has let go of loop devices) before earlier-registered cleanups run.
+rv_cleanup_kill() {
+  [[ $1 =~ ^[0-9]+$ ]] || rv_fail "rv_cleanup_kill: '$1' is not a pid"
+  printf 'rv-kill-pid %s\n' "$1" >>"$RV_CLEANUP_FILE"
+}
+
+# rv__kill_child PID: SIGKILL and reap PID, but only while it is still this shell's child (a
+# pid that was already reaped may have been reused by an unrelated process).
+rv__kill_child() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }            # fields after "(comm) ": state ppid ...
+  set -- "$1" $stat
+  [[ $3 == "$$" ]] || return 0
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+}
+
 rv__run_cleanup() {
   local rc=$? line
   set +e +u
   trap - EXIT INT TERM HUP
   if [[ -f $RV_CLEANUP_FILE ]]; then
     while IFS= read -r line; do
-      [[ -n $line ]] || continue
-      # In this shell, not a subshell, so "wait PID" can reap children the test started.
-      eval "$line" >/dev/null 2>&1 </dev/null
+      case $line in
+        "") ;;
+        "rv-kill-pid "*)   # in this shell: only the parent can reap its child
+          rv__kill_child "${line#rv-kill-pid }" ;;
+        *) (eval "$line") >/dev/null 2>&1 </dev/null ;;   # a subshell: even "exit" cannot stop the trap
+      esac
     done < <(tac "$RV_CLEANUP_FILE")
     rm -f "$RV_CLEANUP_FILE"
   fi
@@ -215,10 +239,10 @@ rv_qemu_start() {
     "$@" 2>"$run/qemu.log" &
   RV_QEMU_PID=$!
   echo "$RV_QEMU_PID" >"$run/qemu.pid"
-  rv_cleanup_add "kill -9 $RV_QEMU_PID; wait $RV_QEMU_PID"   # before the disks it holds are detached
+  rv_cleanup_kill "$RV_QEMU_PID"   # runs before the disks it holds are detached
   python3 "$RV_QMP" --follow --timeout 3600 "$run/events.sock" cont \
     >"$run/events.jsonl" 2>"$run/events.err" &
-  rv_cleanup_add "kill $!"
+  rv_cleanup_kill $!
   rv_wait_for '"event":"RESUME"' "$run/events.jsonl" 60 \
     || rv_fail "QEMU did not start: $(cat "$run/qemu.log" "$run/events.err" 2>/dev/null)"
 }
