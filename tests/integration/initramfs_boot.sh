@@ -49,7 +49,9 @@ python3 "$lib/raid_signatures.py" lvm "$tmp/disk1.img"
 
 cmdline="console=ttyS0,115200 rescuevm.enable=1 rescuevm.stage=initramfs"
 cmdline+=" rescuevm.host.min_memory=1GiB rescuevm.vm.memory=512MiB rescuevm.disks.match=vd*"
-cmdline+=" rescuevm.network.mode=none"
+cmdline+=" rescuevm.network.mode=none ip=dhcp"
+# The NIC is QEMU's user network with restrict=on: its DHCP server answers
+# ip=dhcp (an address, but no gateway or DNS), and nothing leaves QEMU.
 # -cpu without svm/vmx: TCG can emulate both, and the stand-in host would get
 # a working (nested) /dev/kvm. -no-reboot: if anything in the stand-in host asked for a reboot, QEMU would
 # exit, and the check below that it is still running would fail.
@@ -61,6 +63,7 @@ qemu-system-x86_64 -accel tcg -cpu qemu64,-svm,-vmx -m 3072 -smp 2 -nodefaults -
   -device virtio-blk-pci,drive=d1,serial=RVM-TEST-DISK-1 \
   -chardev "socket,id=ser0,path=$tmp/serial.sock,server=on,wait=off,logfile=$tmp/serial.log" \
   -serial chardev:ser0 \
+  -nic user,model=virtio-net-pci,restrict=on \
   -qmp "unix:$tmp/qmp.sock,server=on,wait=off" \
   </dev/null >"$tmp/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -104,16 +107,30 @@ if console | grep -qE 'Begin: Mounting root file system|Gave up waiting for root
   fail "the boot went on past the agent (root mount attempt or panic)"
 fi
 
-# The console stays usable: a shell follows the agent. It also shows what the
-# udev rule did to the two signature disks.
+# The console stays usable: a shell follows the agent. Through it, look at
+# what the udev rule did to the two signature disks and what ip=dhcp did.
+# Lines are short: the shell's line editor redraws long ones on a serial line.
 wait_for '\(rescuevm\) # ' 60
-probe='for d in vda vdb; do udevadm info -q property -n /dev/$d | sed -n "s/^RESCUEVM_HELD=/$d held: /p"; done; echo console-ok-$((6*7))'
-python3 "$lib/vm_console.py" "$tmp/serial.sock" "$probe"
-wait_for '^console-ok-42' 60
+# type_line LINE REGEX WHAT: type LINE on the console; its output must show a line matching REGEX.
+type_line() {
+  python3 "$lib/vm_console.py" "$tmp/serial.sock" "$1"
+  local deadline=$((SECONDS + 60))
+  until console | grep -qxE "$2"; do
+    ((SECONDS < deadline)) || fail "$3"
+    sleep 1
+  done
+}
+type_line 'echo console-ok-$((6*7))' 'console-ok-42' "the console does not answer after the agent ended"
 echo "ok: the console is usable after the agent ended (a shell answers)"
-console | grep -qx 'vda held: md' || fail "the udev rule did not hold back the md member vda (RESCUEVM_HELD)"
-console | grep -qx 'vdb held: lvm' || fail "the udev rule did not hold back the LVM PV vdb (RESCUEVM_HELD)"
+type_line "udevadm info -n vda | grep -o 'HELD=.*'" 'HELD=md' \
+  "the udev rule did not hold back the md member vda (RESCUEVM_HELD)"
+type_line "udevadm info -n vdb | grep -o 'HELD=.*'" 'HELD=lvm' \
+  "the udev rule did not hold back the LVM PV vdb (RESCUEVM_HELD)"
 echo "ok: udev marked the md member and the LVM PV as held back from auto-assembly"
+console | grep -qF 'boot: configuring the network (ip=dhcp)' || fail "the boot script did not configure the network for ip=dhcp"
+type_line 'cat /run/net-*.conf | grep IPV4ADDR=' "IPV4ADDR='?10\.0\.2\.15'?" \
+  "ip=dhcp: the uplink did not get its address (no /run/net-*.conf with 10.0.2.15)"
+echo "ok: ip=dhcp configured the uplink before the agent started"
 
 kill -0 "$qemu_pid" 2>/dev/null || fail "the stand-in host is gone (rebooted or powered off)"
 python3 "$SOURCE_ROOT/tests/integration/qmp.py" "$tmp/qmp.sock" quit >/dev/null || fail "QMP quit failed"
