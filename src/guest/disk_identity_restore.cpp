@@ -80,6 +80,42 @@ Result<void> write_at(int fd, std::uint64_t offset, std::span<const std::uint8_t
     return {};
 }
 
+bool is_hex(const std::string &s, std::size_t from, std::size_t count)
+{
+    return from + count <= s.size() &&
+           std::all_of(s.begin() + static_cast<std::ptrdiff_t>(from),
+                       s.begin() + static_cast<std::ptrdiff_t>(from + count),
+                       [](unsigned char c) { return std::isxdigit(c); });
+}
+
+bool is_guid(const std::string &s)
+{
+    return s.size() == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+           is_hex(s, 0, 8) && is_hex(s, 9, 4) && is_hex(s, 14, 4) && is_hex(s, 19, 4) &&
+           is_hex(s, 24, 12);
+}
+
+// The record comes from a file: a damaged one must not reach libfdisk.
+Result<void> check_record(const DiskIdentity &r)
+{
+    bool ok = true;
+    if (r.table == "dos")
+        ok = r.disk_id.size() == 8 && is_hex(r.disk_id, 0, 8) && r.partitions.empty();
+    else if (r.table == "gpt")
+        ok = is_guid(r.disk_id) && std::all_of(r.partitions.begin(), r.partitions.end(),
+                                               [](const PartitionGuid &p) {
+                                                   return p.number >= 1 && is_guid(p.guid);
+                                               });
+    else
+        ok = r.table == "none";
+    if (!ok || r.path.empty() || (r.logical_block_size != 512 && r.logical_block_size != 4096 &&
+                                  r.logical_block_size != 1024 && r.logical_block_size != 2048))
+        return fail(fmt::format("the recorded identity of disk {} ({}) is damaged (table \"{}\", "
+                                "identity \"{}\"); nothing was written",
+                                r.name, r.path, r.table, r.disk_id));
+    return {};
+}
+
 // What restore will write, decided before the disk is opened for writing.
 struct RestorePlan {
     bool disk_id = false;
@@ -142,6 +178,7 @@ Result<RestoreReport> restore_identity(const DiskIdentity &recorded)
 {
     auto log = log::get("signatures");
     const std::string &device = recorded.path;
+    RESCUEVM_TRY(check_record(recorded));
     auto now_read = read_disk_identity(device);
     if (!now_read)
         return fail(fmt::format("{}; nothing was written", now_read.error().message));

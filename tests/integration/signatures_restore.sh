@@ -13,11 +13,11 @@
 #     the disk is byte-identical to before the change.
 #  C. 4Kn GPT disk (losetup --sector-size 4096): the same, through O_DIRECT with 4 KiB blocks.
 #  D. Refusals: a disk whose MBR table was replaced by a GPT or wiped is not written to, and the
-#     message says what to do.
+#     message says what to do; a disk with a mounted partition is not written to (O_EXCL).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-rv_require losetup sfdisk sgdisk blkid wipefs cmp dd
+rv_require losetup sfdisk sgdisk blkid wipefs cmp dd partx mkfs.ext4 mount umount
 
 DRIVER=${IDENTITY_DRIVER:-${BUILD_ROOT:?BUILD_ROOT not set}/tests/integration/identity_driver}
 [[ -x $DRIVER ]] || rv_fail "$DRIVER not built (ninja -C BUILD tests/integration/identity_driver)"
@@ -162,3 +162,22 @@ fi
 grep -q "is none now" "$tmp/err" || rv_fail "refusal does not say the table is gone: $(cat "$tmp/err")"
 same_disk "$ref" "$tmp/ref-none.bin" "refused restore (none)"
 rv_pass "restore refuses a disk whose partition table changed or disappeared, and writes nothing"
+
+busy=$(rv_loop_disk 64M)
+printf 'label: dos\nlabel-id: 0x0ddba11a\n2048,32768,83\n' | sfdisk -q "$busy"
+partx -u "$busy"
+mkfs.ext4 -q "${busy}p1"
+"$DRIVER" record "$tmp/busy.json" "$busy"
+printf '\x01\x02\x03\x04' | dd of="$busy" bs=1 seek=$((0x1B8)) conv=notrunc,fsync status=none
+mkdir "$tmp/mnt"
+mount -o ro "${busy}p1" "$tmp/mnt"
+rv_cleanup_add umount "$tmp/mnt"
+if "$DRIVER" restore "$tmp/busy.json" >"$tmp/out" 2>"$tmp/err"; then
+  rv_fail "restore onto a disk with a mounted partition should be refused: $(cat "$tmp/out")"
+fi
+grep -q "in use" "$tmp/err" || rv_fail "refusal does not say the disk is in use: $(cat "$tmp/err")"
+[[ $(ptuuid "$busy") == 04030201 ]] || rv_fail "refused restore changed the signature to $(ptuuid "$busy")"
+umount "$tmp/mnt"
+restore_ok "$tmp/busy.json" >/dev/null
+[[ $(ptuuid "$busy") == 0ddba11a ]] || rv_fail "restore after unmount gave $(ptuuid "$busy")"
+rv_pass "restore refuses a disk with a mounted partition, and works once it is unmounted"

@@ -70,6 +70,7 @@ struct GptImage {
     std::uint64_t blocks = 2048;
     Bytes disk_guid = hex("79c9d0f4 2af7 da4d 92c2 7a811e2a6b31");
     std::vector<Bytes> part_guids = {part_guid_bytes};
+    std::uint64_t last_partition_extra = 0; // grows the last partition: "the customer resized it"
 
     Bytes entries() const
     {
@@ -78,7 +79,8 @@ struct GptImage {
             std::memcpy(&e[i * 128], linux_fs_type.data(), 16);
             std::memcpy(&e[i * 128 + 16], part_guids[i].data(), 16);
             put64(e, i * 128 + 32, 40 + 100 * i);
-            put64(e, i * 128 + 40, 40 + 100 * i + 99);
+            put64(e, i * 128 + 40, 40 + 100 * i + 99 +
+                                       (i + 1 == part_guids.size() ? last_partition_extra : 0));
         }
         return e;
     }
@@ -553,4 +555,71 @@ TEST_CASE("restore_identity refuses a disk whose table type changed, and writes 
     write_file(path, blank);
     CHECK_FALSE(restore_identity(*recorded));
     CHECK(read_file(path) == blank);
+}
+
+TEST_CASE("restore_identity leaves a moved partition alone and restores the rest")
+{
+    TempDir dir;
+    auto path = dir.path / "gpt.img";
+    GptImage img;
+    img.part_guids.push_back(hex("00112233 4455 6677 8899 aabbccddeeff"));
+    write_file(path, img.build());
+    auto recorded = read_disk_identity(path.string());
+    REQUIRE(recorded);
+
+    GptImage windows = img;
+    windows.disk_guid = hex("01020304 0506 0708 090a 0b0c0d0e0f10");
+    windows.part_guids[1] = hex("11111111 2222 3333 4444 555555555555");
+    windows.last_partition_extra = 50;
+    write_file(path, windows.build());
+
+    auto report = restore_identity(*recorded);
+    REQUIRE_MESSAGE(report, (report ? "" : report.error().message));
+    CHECK(report->written);
+    auto now = read_disk_identity(path.string());
+    REQUIRE(now);
+    CHECK(now->disk_id == recorded->disk_id);
+    REQUIRE(now->partitions.size() == 2);
+    CHECK(now->partitions[1].guid == "11111111-2222-3333-4444-555555555555");
+    CHECK(now->partitions[1].last_lba == recorded->partitions[1].last_lba + 50);
+    bool mentioned = false;
+    for (const auto &a : report->actions)
+        mentioned = mentioned || a.find("partition 2 left alone") != std::string::npos;
+    CHECK(mentioned);
+}
+
+TEST_CASE("restore_identity refuses a GPT whose backup header is not at the end")
+{
+    TempDir dir;
+    auto path = dir.path / "gpt.img";
+    GptImage img;
+    write_file(path, img.build());
+    auto recorded = read_disk_identity(path.string());
+    REQUIRE(recorded);
+
+    GptImage windows = img;
+    windows.disk_guid = hex("01020304 0506 0708 090a 0b0c0d0e0f10");
+    Bytes grown = windows.build();
+    grown.resize(grown.size() + 1024 * 1024, 0); // the disk grew: backup header now mid-disk
+    write_file(path, grown);
+    auto r = restore_identity(*recorded);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("backup GPT header") != std::string::npos);
+    CHECK(read_file(path) == grown);
+}
+
+TEST_CASE("restore_identity refuses a damaged record before touching the disk")
+{
+    TempDir dir;
+    auto path = dir.path / "mbr.img";
+    Bytes mbr = mbr_sector(0x1234abcd, 0x07);
+    mbr.resize(1024 * 1024, 0);
+    write_file(path, mbr);
+    auto recorded = read_disk_identity(path.string());
+    REQUIRE(recorded);
+    recorded->disk_id = "12zz";
+    auto r = restore_identity(*recorded);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("damaged") != std::string::npos);
+    CHECK(read_file(path) == mbr);
 }
