@@ -13,7 +13,8 @@
 #   OUTDIR/vmlinux            the same kernel uncompressed (ELF), when the kernel supports PVH
 #                             boot (Debian's does): QEMU's -kernel boots it directly, skipping
 #                             firmware real-mode setup and the in-guest XZ decompression, which
-#                             under TCG saves about a third of the boot time. Either file works.
+#                             under TCG saves about a third of the boot time. SeaBIOS boots
+#                             either file; OVMF (UEFI) only boots vmlinuz.
 #   OUTDIR/kernel-version     the kernel version the files belong to
 #   OUTDIR/stamp              what the build was made from (decides "up to date")
 # Boot it with: -kernel OUTDIR/vmlinuz -initrd OUTDIR/initramfs.cpio.gz

@@ -33,7 +33,8 @@
 #   rv_wait_for_count N PATTERN FILE SEC   same, for at least N matching lines
 #   rv_count PATTERN FILE         number of lines matching grep -E PATTERN (0 if no file)
 #   rv_guest_build                build the test guest (tests/guest/build-guest.sh); echoes dir
-#   rv_guest_kernel [DIR]         the kernel file to boot: DIR/vmlinux (PVH, faster) or DIR/vmlinuz
+#   rv_guest_kernel [DIR] [bios|uefi]   kernel file to boot: vmlinux (PVH, faster; SeaBIOS only)
+#                                 or vmlinuz (always for uefi: OVMF cannot boot the ELF file)
 #   rv_guest_append PARAMS...     kernel command line for the test guest: console, quiet, PARAMS
 #   rv_qmp SOCKET ARGS...         run tests/integration/qmp.py (see its usage)
 #   rv_qemu_start RUNDIR APPEND [QEMU_ARGS...]   boot the test guest directly in QEMU (TCG)
@@ -194,13 +195,19 @@ rv_guest_build() {
   echo "$out"
 }
 
-# rv_guest_kernel [DIR]: the kernel to pass to QEMU's -kernel (or rescuevm's vm.kernel) for the
-# guest in DIR (default $RV_GUEST_DIR): the uncompressed PVH-bootable vmlinux when the build made
-# one (boots about a third faster under TCG), else Debian's vmlinuz. The initrd is always
+# rv_guest_kernel [DIR] [FIRMWARE]: the kernel to pass to QEMU's -kernel (or rescuevm's
+# vm.kernel) for the guest in DIR (default $RV_GUEST_DIR). FIRMWARE bios (default): the
+# uncompressed PVH-bootable vmlinux when the build made one (boots about a third faster under
+# TCG), else Debian's vmlinuz. FIRMWARE uefi: always vmlinuz, because OVMF only boots the
+# bzImage (EFI stub); given the ELF vmlinux it hangs with no output. The initrd is always
 # DIR/initramfs.cpio.gz.
 rv_guest_kernel() {
-  local dir=${1:-${RV_GUEST_DIR:?rv_guest_kernel: no DIR and RV_GUEST_DIR unset}}
-  if [[ -f $dir/vmlinux ]]; then echo "$dir/vmlinux"; else echo "$dir/vmlinuz"; fi
+  local dir=${1:-${RV_GUEST_DIR:?rv_guest_kernel: no DIR and RV_GUEST_DIR unset}} fw=${2:-bios}
+  case $fw in
+    bios) if [[ -f $dir/vmlinux ]]; then echo "$dir/vmlinux"; else echo "$dir/vmlinuz"; fi ;;
+    uefi) echo "$dir/vmlinuz" ;;
+    *) rv_fail "rv_guest_kernel: firmware '$fw' is neither bios nor uefi" ;;
+  esac
 }
 
 # rv_guest_append PARAMS...: the guest's kernel command line (serial console, quiet kernel)
