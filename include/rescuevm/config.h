@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,9 +26,13 @@ enum class RestoreSignatures { never, on_stop };
 struct Config {
     // Where the values came from, for messages ("built-in defaults" or a path).
     std::string source = "built-in defaults";
+    // Where each key that is not a default was set, for messages:
+    // "vm.memory" -> "config /etc/rescuevm/rescuevm.toml:12" or "kernel command line (/proc/cmdline)".
+    std::map<std::string, std::string> set_by;
 
     struct Host {
         std::uint64_t min_memory = 16ULL << 30;
+        bool operator==(const Host &) const = default;
     } host;
 
     struct Vm {
@@ -42,11 +47,13 @@ struct Config {
         bool secure_boot = false;
         Display display = Display::vnc;
         std::string name = "rescuevm";
+        bool operator==(const Vm &) const = default;
     } vm;
 
     struct Disks {
         std::vector<std::string> match = {"sd*", "nvme*n*", "vd*", "xvd*", "hd*"};
         DiskBus bus = DiskBus::virtio_blk;
+        bool operator==(const Disks &) const = default;
     } disks;
 
     struct Network {
@@ -55,6 +62,7 @@ struct Config {
         Addressing addressing = Addressing::auto_;
         NicModel model = NicModel::virtio_net;
         std::string resolv_conf = "/etc/resolv.conf";
+        bool operator==(const Network &) const = default;
     } network;
 
     struct Supervisor {
@@ -62,30 +70,37 @@ struct Config {
         std::chrono::seconds shutdown_timeout{120};
         std::optional<std::chrono::seconds> max_session; // off by default
         RestoreSignatures restore_signatures = RestoreSignatures::never;
+        bool operator==(const Supervisor &) const = default;
     } supervisor;
 
     struct Guest {
         std::string admin_user = "Administrator";
         std::string admin_password_file = "/run/rescuevm/admin-password";
+        bool operator==(const Guest &) const = default;
     } guest;
 
     struct Paths {
         std::string runtime_dir = "/run/rescuevm";
         std::string qemu = "qemu-system-x86_64";
         std::string firmware_descriptors = "/usr/share/qemu/firmware";
+        bool operator==(const Paths &) const = default;
     } paths;
 
     struct Log {
         std::string level = "info";
         std::string console; // empty: last console= of the kernel command line
         unsigned console_speed = 115200;
+        bool operator==(const Log &) const = default;
     } log;
 
     // Boot switches from the kernel command line (rescuevm.enable, rescuevm.stage).
     struct Boot {
         bool enable = false;
         std::string stage;
+        bool operator==(const Boot &) const = default;
     } boot;
+
+    bool operator==(const Config &) const = default;
 };
 
 // Parses "16GiB", "512MiB", "1.5GiB", "17179869184", "4k"... into bytes.
