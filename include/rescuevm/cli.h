@@ -12,7 +12,7 @@
 namespace rescuevm {
 
 // Exit statuses of the contract (design.md).
-enum ExitStatus : int {
+enum ExitCode : int {
     kExitOk = 0,
     kExitFailure = 1,   // also: status with no agent answering
     kExitUsage = 2,     // bad usage or config
@@ -29,6 +29,10 @@ struct CliOptions {
 
 // Reads the whole machine into HostFacts (the imperative shell behind plan_vm).
 HostFacts gather_host_facts(const Config &config, const HostRoots &roots);
+
+// gather_host_facts + plan_vm + what needs the machine: the admin password file
+// check and the disk warnings (identity collisions, BitLocker).
+Plan make_plan(const Config &config);
 
 // A fresh random UUID (kernel's generator).
 std::string new_uuid();

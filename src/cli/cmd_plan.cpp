@@ -16,8 +16,8 @@ constexpr int kTapFdInQemu = 3;
 
 int cmd_plan(const CliOptions &cli, const Config &config)
 {
-    HostFacts facts = gather_host_facts(config, HostRoots{});
-    Plan plan = plan_vm(facts, config);
+    Plan plan = make_plan(config);
+    const HostFacts &facts = plan.host;
     Session session;
     session.uuid = new_uuid();
     session.paths.dir = config.paths.runtime_dir;

@@ -14,9 +14,6 @@ int not_yet(const char *what)
 }
 } // namespace
 
-int cmd_run(const CliOptions &, const Config &) { return not_yet("run"); }
-int cmd_status(const CliOptions &, const Config &) { return not_yet("status"); }
-int cmd_vm(const CliOptions &, const Config &) { return not_yet("vm"); }
 int cmd_signatures(const CliOptions &, const Config &) { return not_yet("signatures"); }
 
 } // namespace rescuevm

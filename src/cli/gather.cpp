@@ -2,9 +2,13 @@
 // gather_host_facts(): runs every reader and probe; failures become facts, not exits.
 #include "rescuevm/cli.h"
 
+#include "rescuevm/disk_identity.h"
 #include "rescuevm/log.h"
 #include "rescuevm/network.h"
 #include "rescuevm/probe.h"
+#include "rescuevm/secret.h"
+
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -51,6 +55,32 @@ std::string new_uuid()
     std::string uuid;
     std::getline(in, uuid);
     return uuid;
+}
+
+} // namespace rescuevm
+
+namespace rescuevm {
+
+Plan make_plan(const Config &config)
+{
+    Plan plan = plan_vm(gather_host_facts(config, HostRoots{}), config);
+
+    auto password = read_admin_password(config.guest.admin_password_file);
+    if (password)
+        plan.checks.push_back({"password", true,
+                               fmt::format("Administrator password {} ({})", describe(*password),
+                                           config.guest.admin_password_file)});
+    else
+        plan.checks.push_back({"password", false, password.error().message});
+
+    std::vector<DiskInfo> selected;
+    for (const DiskInfo *d : plan.passed())
+        selected.push_back(*d);
+    for (auto &w : identity_collisions(selected, plan.host.image.disk_id))
+        plan.warnings.push_back(std::move(w));
+    for (auto &w : bitlocker_notices(selected))
+        plan.warnings.push_back(std::move(w));
+    return plan;
 }
 
 } // namespace rescuevm
