@@ -130,7 +130,11 @@ std::string claim_record_path(const std::string &runtime_dir)
 }
 
 UplinkClaim::UplinkClaim() : record_(std::make_unique<ClaimRecord>()) {}
-UplinkClaim::UplinkClaim(UplinkClaim &&) noexcept = default;
+UplinkClaim::UplinkClaim(UplinkClaim &&o) noexcept
+    : record_(std::move(o.record_)), tap_(std::move(o.tap_)),
+      claimed_(std::exchange(o.claimed_, false))
+{
+}
 UplinkClaim &UplinkClaim::operator=(UplinkClaim &&o) noexcept
 {
     if (this != &o) {

@@ -70,7 +70,7 @@ pings() { # pings NS ADDR [PING_ARGS...]: 0 when ADDR answers from NS (one retry
 # A DHCP client on the uplink (busybox udhcpc: no server answers, it just keeps asking).
 in_srv busybox udhcpc -f -i up0 -s /bin/true -T 3 -A 3 >/dev/null 2>&1 &
 udhcpc_pid() { ip netns pids "$SRV" | while read -r p; do
-    [[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *udhcpc*up0* ]] && echo "$p"; done; }
+    [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *udhcpc*up0* ]] && echo "$p"; done; }
 for ((i = 0; i < 50; i++)); do [[ -n $(udhcpc_pid) ]] && break; sleep 0.1; done
 dhcp_pid=$(udhcpc_pid)
 [[ -n $dhcp_pid ]] || rv_fail "could not start busybox udhcpc in $SRV"
@@ -204,12 +204,14 @@ out=$(in_srv "$DRV" claim --runtime-dir "$run" --dev-dir /proc/rvnet-none --node
 rv_pass "a claim failing after the macvtap was made rolls back: $(echo "$out" | jq -r .refused)"
 
 # --- refusals change nothing ------------------------------------------------------------------
+# No IPv6 here: link-local addresses appearing as links come up would change the snapshots.
+ip netns exec "$BAD" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n "$BAD" link add b0 type veth peer name b0p
 ip -n "$BAD" link add b1 type veth peer name b1p
 ip -n "$BAD" link set b0 up
 ip -n "$BAD" link set b0p up
 ip -n "$BAD" addr add 198.51.100.5/24 dev b0
-ip -n "$BAD" link add br0 type bridge
+ip -n "$BAD" link add br0 type bridge forward_delay 0
 ip -n "$BAD" link set b1 master br0
 ip -n "$BAD" link set b1 up
 ip -n "$BAD" link set br0 up
@@ -243,6 +245,14 @@ if [[ $bond == yes ]]; then
 else
   rv_pass "refusals (no default route, missing, bridge port, down) change nothing (this kernel has no bonding driver: the bond-member message is covered by the unit test)"
 fi
+# An IPv4 address with a finite lifetime is a DHCP lease even without a client running.
+[[ $(ip netns exec "$BAD" "$DRV" facts --uplink b0 2>/dev/null | jq .dhcp) == false ]] \
+  || rv_fail "facts: b0 with a permanent address is reported as DHCP"
+ip -n "$BAD" addr add 198.51.100.6/24 dev b0 valid_lft 600 preferred_lft 600
+[[ $(ip netns exec "$BAD" "$DRV" facts --uplink b0 2>/dev/null | jq .dhcp) == true ]] \
+  || rv_fail "facts: b0 with a 600 s address lifetime is not reported as DHCP"
+rv_pass "an IPv4 address with a finite lifetime counts as DHCP"
+
 ip -n "$SRV" link add rvtap0 link up0 type macvlan mode bridge
 snap=$(snapshot "$SRV")
 out=$(in_srv "$DRV" claim --runtime-dir "$run" 2>>"$tmp/claim.log" </dev/null) && true
