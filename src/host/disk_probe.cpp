@@ -32,6 +32,21 @@ UniqueFd open_readonly(const std::string &path)
     return UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
 }
 
+// Superblock scan settings shared by whole disks and partitions. Two libblkid
+// probers read 256 KiB or more on every scan: zfs_member (four labels) and
+// xfs_external_log. Measured on 32 loop disks they were 98% of the inventory's
+// reads (20.6 of 21 MB), for types rescuevm never acts on, so they are left
+// out: a ZFS member or an external XFS log shows no fs_type.
+void enable_superblock_scan(blkid_probe pr)
+{
+    static char zfs[] = "zfs_member", xfs_log[] = "xfs_external_log";
+    static char *skipped[] = {zfs, xfs_log, nullptr};
+    blkid_probe_enable_partitions(pr, 0);
+    blkid_probe_enable_superblocks(pr, 1);
+    blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID);
+    blkid_probe_filter_superblocks_type(pr, BLKID_FLTR_NOTIN, skipped);
+}
+
 std::string lookup(blkid_probe pr, const char *name)
 {
     const char *data = nullptr;
@@ -69,9 +84,7 @@ void probe_partition_fs(PartitionInfo &p, int disk_fd, std::uint64_t offset, std
         log->warn("{}: libblkid cannot use the partition, filesystem unknown, ignoring", p.name);
         return;
     }
-    blkid_probe_enable_superblocks(pr.get(), 1);
-    blkid_probe_set_superblocks_flags(pr.get(), BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID);
-    blkid_probe_enable_partitions(pr.get(), 0);
+    enable_superblock_scan(pr.get());
     rc = blkid_do_safeprobe(pr.get());
     if (rc == -2)
         log->warn("{}: several conflicting filesystem signatures, filesystem unknown, ignoring", p.name);
@@ -107,20 +120,31 @@ Result<void> probe_disk_contents(DiskInfo &disk, const std::string &devfs)
     Probe pr(blkid_new_probe());
     if (!pr || blkid_probe_set_device(pr.get(), fd.get(), 0, 0) != 0)
         return fail(disk.path + ": libblkid cannot use the device");
-    blkid_probe_enable_superblocks(pr.get(), 1);
-    blkid_probe_set_superblocks_flags(pr.get(), BLKID_SUBLKS_TYPE | BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID);
+    // The partition table first: it is a few sectors. The superblock scan reads
+    // far more and is only needed when there is no table (swap or a filesystem
+    // on the whole disk); each partition gets its own scan below.
+    blkid_probe_enable_superblocks(pr.get(), 0);
     blkid_probe_enable_partitions(pr.get(), 1);
     int rc = blkid_do_safeprobe(pr.get());
     if (rc == -1)
         return fail(disk.path + ": libblkid cannot read it (I/O error or no medium)");
     if (rc == -2)
-        log::get("disks")->warn("{}: several conflicting signatures on the whole disk, "
-                                "reading the partition table alone", disk.name);
+        log::get("disks")->warn("{}: several conflicting partition tables, "
+                                "reading the one libblkid lists", disk.name);
     if (rc == 0) {
         disk.partition_table = lookup(pr.get(), "PTTYPE");
         disk.disk_id = lookup(pr.get(), "PTUUID");
-        if (disk.partition_table.empty())
+    }
+    if (disk.partition_table.empty() && rc != -2) {
+        blkid_reset_probe(pr.get());
+        enable_superblock_scan(pr.get());
+        rc = blkid_do_safeprobe(pr.get());
+        if (rc == -2)
+            log::get("disks")->warn("{}: several conflicting signatures on the whole disk, "
+                                    "filesystem unknown, ignoring", disk.name);
+        else if (rc == 0)
             disk.fs_type = lookup(pr.get(), "TYPE");
+        return {};
     }
 
     blkid_partlist list = blkid_probe_get_partitions(pr.get());

@@ -154,6 +154,8 @@ DiskInfo read_sysfs_disk(const std::string &sysfs, const std::string &devfs, con
     d.source = "sysfs";
     parse_dev(read_attribute(dir + "/dev").value_or(""), d.major, d.minor);
     d.size_bytes = read_number<std::uint64_t>(dir + "/size").value_or(0) * 512; // always 512-byte units
+    if (d.size_bytes == 0) // unbound loop devices, empty drives: the caller leaves them out
+        return d;
     d.logical_block_size = read_number<std::uint32_t>(dir + "/queue/logical_block_size").value_or(512);
     d.physical_block_size = read_number<std::uint32_t>(dir + "/queue/physical_block_size").value_or(d.logical_block_size);
     d.rotational = read_flag(dir + "/queue/rotational");
@@ -165,9 +167,14 @@ DiskInfo read_sysfs_disk(const std::string &sysfs, const std::string &devfs, con
     if (d.serial.empty())
         d.serial = serial_from_vpd_pg80(dir + "/device/vpd_pg80");
     d.wwn = normalise_wwn(first_attribute({dir + "/wwid", dir + "/device/wwid"}));
-    d.backing_file = first_attribute({dir + "/loop/backing_file"});
+    if (name.starts_with("loop"))
+        d.backing_file = first_attribute({dir + "/loop/backing_file"});
 
+    // Partitions are the subdirectories named after the disk ("sda1", "nvme0n1p2")
+    // that have a "partition" attribute.
     for (const auto &entry : list_directory(dir)) {
+        if (!entry.starts_with(name) || entry.size() == name.size())
+            continue;
         const std::string pdir = dir + "/" + entry;
         auto number = read_number<unsigned>(pdir + "/partition");
         if (!number)
