@@ -110,6 +110,17 @@ fourth 4Kn). hyperfine, 3 warm-up runs, medians. Target: ratio <= 1.
 MD
     commit=$(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo "?")
     host="$(nproc) CPUs, $(uname -r), load $(cut -d' ' -f1 /proc/loadavg)"
-    echo "| $(date -u +%Y-%m-%dT%H:%MZ) | $commit | $host | $runs | ${plan_ms} ms | ${lsblk_ms} ms | ${ratio} |" >> "$results"
+    row="| $(date -u +%Y-%m-%dT%H:%MZ) | $commit | $host | $runs | ${plan_ms} ms | ${lsblk_ms} ms | ${ratio} |"
+    # The row goes at the end of this section's table: other sections may follow it.
+    python3 - "$results" "$row" <<'PY'
+import sys
+path, row = sys.argv[1:]
+lines = open(path).read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("## plan vs lsblk"))
+end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+last = max(i for i in range(start, end) if lines[i].startswith("|"))
+lines.insert(last + 1, row)
+open(path, "w").write("\n".join(lines))
+PY
     echo "recorded in $results"
 fi
