@@ -29,6 +29,7 @@ const char *to_string(Timer);
 
 struct Params {
     bool restart_on_poweroff = false;   // supervisor.on_guest_poweroff = "restart"
+    bool network = true;                // the VM carries the server's network (macvtap)
     Millis shutdown_timeout{120'000};
     std::optional<Millis> max_session;
     Millis reset_burst{1500};           // SeaBIOS sends 2-3 RESETs per reboot

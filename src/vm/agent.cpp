@@ -48,6 +48,7 @@ sv::Params policy_params(const Config &cfg)
 {
     sv::Params p;
     p.restart_on_poweroff = cfg.supervisor.on_guest_poweroff == OnGuestPoweroff::restart;
+    p.network = cfg.network.mode == NetworkMode::macvtap;
     p.shutdown_timeout = std::chrono::duration_cast<sv::Millis>(cfg.supervisor.shutdown_timeout);
     if (cfg.supervisor.max_session)
         p.max_session = std::chrono::duration_cast<sv::Millis>(*cfg.supervisor.max_session);
@@ -117,6 +118,7 @@ private:
     std::optional<std::uint64_t> replying_to_;
     std::optional<int> exit_code_;
     bool ready_notified_ = false;
+    bool quitting_ = false;            // `quit` sent: the QMP connection is expected to end
 };
 
 std::string Agent::new_session_uuid() const
@@ -287,6 +289,7 @@ void Agent::spawn_qemu()
         return;
     }
     qemu_ = std::move(*process);
+    quitting_ = false;
     save_qemu_record(paths_, {qemu_->pid, qemu_->start_time, session_uuid_, state_.boots});
     log::get("qemu")->info("QEMU started, pid {}; guest console in {}", qemu_->pid, paths_.guest_console());
     watch_qemu();
@@ -310,7 +313,7 @@ void Agent::connect_qmp()
     qmp_->on_disconnect([this](const Error &e) {
         log::get("qmp")->debug("QMP connection ended: {}", e.message);
         // QEMU's exit is reported by its pidfd; a live QEMU gets a new connection.
-        if (qemu_ && !try_reap(qemu_->pidfd.get()).value_or(std::nullopt)) {
+        if (qemu_ && !quitting_ && !try_reap(qemu_->pidfd.get()).value_or(std::nullopt)) {
             feed(sv::QmpLost{});
             loop_.add_timer(1s, [this] {
                 if (qemu_ && qmp_ && !qmp_->ready())
@@ -323,6 +326,8 @@ void Agent::connect_qmp()
 
 void Agent::qmp(const std::string &command)
 {
+    if (command == "quit")
+        quitting_ = true;
     if (!qmp_ || !qmp_->ready()) {
         // QEMU ends cleanly on SIGTERM; without QMP that is the way to `quit`.
         if (command == "quit" && qemu_)

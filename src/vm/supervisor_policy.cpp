@@ -52,7 +52,8 @@ struct Ctx {
     void end_agent()
     {
         out.push_back(ReleaseNetwork{});
-        log(kInfo, "session ended; the host stays in rescue and gets its network back");
+        log(kInfo, p.network ? "session ended; the host stays in rescue and has its network back"
+                             : "session ended; the host stays in rescue");
         out.push_back(ExitAgent{0});
     }
 };
@@ -105,8 +106,8 @@ void on_qemu_exited(Ctx &c, const QemuExited &e)
         }
         c.s.off_requested = false;
         c.out.push_back(ReleaseNetwork{});
-        c.log(kInfo, "VM is off; the host stays in rescue and has its network back. "
-                     "Start the VM again with `rescuevm vm start`");
+        c.log(kInfo, fmt::format("VM is off; the host stays in rescue{}. Start the VM again with `rescuevm vm start`",
+                                 c.p.network ? " and has its network back" : ""));
         if (c.s.vm != VmState::off)
             c.set_state(VmState::off);
         return;
