@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Integration: `rescuevm plan --json` over four loop disks it makes: GPT+NTFS (512),
+# Integration: `rescuevm plan --json` over four loop disks it makes: GPT+NTFS+BitLocker (512),
 # 4Kn MBR, one with a mounted partition, one used as swap. Root; cleans up in a trap.
 set -euo pipefail
 
@@ -54,13 +54,30 @@ part_node() {
     fi
 }
 
-# (a) 512-byte sectors, GPT: ESP, Microsoft reserved, NTFS. (sgdisk -q writes nothing.)
+# (a) 512-byte sectors, GPT: ESP, Microsoft reserved, NTFS, and a BitLocker-looking
+# basic data partition. (sgdisk -q writes nothing.)
 new_loop "$tmp/a.img" 96M --partscan
 a=$LOOP
-sgdisk -n 1:2048:+8M -t 1:ef00 -n 2:0:+16M -t 2:0c01 -n 3:0:0 -t 3:0700 "$a" >/dev/null
+sgdisk -n 1:2048:+8M -t 1:ef00 -n 2:0:+16M -t 2:0c01 -n 3:0:+56M -t 3:0700 -n 4:0:0 -t 4:0700 "$a" >/dev/null
 rescan "$a"
 part_node "$a" 3
 mkntfs -Q -F -L rescuetest "$NODE" >/dev/null 2>&1 || fail "mkntfs on $NODE failed"
+# BitLocker (Windows 7+) volume header: "-FVE-FS-" boot sector pointing at three
+# FVE metadata blocks, which is what libblkid checks.
+python3 - "$tmp/bde.bin" <<'PY'
+import struct, sys
+img = bytearray(4 << 20)
+img[0:11] = b"\xeb\x58\x90-FVE-FS-"
+img[11:13] = struct.pack("<H", 512)
+offsets = (1 << 20, 2 << 20, 3 << 20)
+img[176:200] = struct.pack("<QQQ", *offsets)
+img[510:512] = b"\x55\xaa"
+for o in offsets:
+    img[o:o + 12] = b"-FVE-FS-" + struct.pack("<HH", 0, 2)
+open(sys.argv[1], "wb").write(img)
+PY
+part_node "$a" 4
+dd if="$tmp/bde.bin" of="$NODE" bs=1M conv=notrunc,fsync status=none
 
 # (b) 4Kn, MBR: an NTFS-typed partition and a Windows dynamic (LDM, 0x42) one.
 new_loop "$tmp/b.img" 64M --partscan --sector-size 4096
@@ -150,7 +167,7 @@ if problems:
     sys.exit("FAIL: " + "; ".join(problems))
 A, B, C, D = disks[na], disks[nb], disks[nc], disks[nd]
 
-# (a) GPT, 512/512, ESP + MSR + NTFS recognised by libblkid.
+# (a) GPT, 512/512, ESP + MSR + NTFS + BitLocker recognised by libblkid.
 check(A["selected"], f"{na} selected (reason: {A['reason']})")
 check((A["logical_block_size"], A["physical_block_size"]) == (512, 512),
       f"{na} block sizes 512/512, got {A['logical_block_size']}/{A['physical_block_size']}")
@@ -158,8 +175,10 @@ check(A["partition_table"] == "gpt", f"{na} partition_table gpt, got {A['partiti
 check(A["disk_id"] == ptuuid_a, f"{na} disk_id {A['disk_id']!r} == blkid PTUUID {ptuuid_a!r}")
 check(A["source"] in ("sysfs", "udev"), f"{na} source sysfs/udev, got {A['source']!r}")
 roles = [p["windows_role"] for p in A["partitions"]]
-check(roles == ["efi-system", "microsoft-reserved", "ntfs"], f"{na} roles efi-system/microsoft-reserved/ntfs, got {roles}")
-if len(A["partitions"]) == 3:
+check(roles == ["efi-system", "microsoft-reserved", "ntfs", "bitlocker"],
+      f"{na} roles efi-system/microsoft-reserved/ntfs/bitlocker, got {roles}")
+if len(A["partitions"]) == 4:
+    check(A["partitions"][3]["fs_type"] == "BitLocker", f"{na}p4 fs_type BitLocker, got {A['partitions'][3]['fs_type']!r}")
     p3 = A["partitions"][2]
     check(p3["fs_type"] == "ntfs" and p3["label"] == "rescuetest", f"{na}p3 ntfs labelled rescuetest, got {p3}")
     check(p3["part_type"] == "ebd0a0a2-b9e5-4433-87c0-68b6b72699c7", f"{na}p3 GPT basic data type, got {p3['part_type']}")
@@ -204,4 +223,4 @@ for n, ref in ((na, A), (nb, B), (nc, C), (nd, D)):
 if problems:
     sys.exit("FAIL: " + "\n  ".join(problems))
 PY
-echo "PASS: plan selects $na (GPT/NTFS 512) and $nb (4Kn MBR) with their PTUUIDs; refuses $nc (mounted) and $nd (swap)"
+echo "PASS: plan selects $na (GPT 512: ESP, MSR, NTFS, BitLocker) and $nb (4Kn MBR) with their PTUUIDs; refuses $nc (mounted) and $nd (swap)"
