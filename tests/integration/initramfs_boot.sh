@@ -91,6 +91,9 @@ agent=$(console | sed -n '/boot: Windows rescue mode/,/boot: rescuevm exited wit
   grep -vE '^\[ *[0-9]+\.[0-9]+\]')
 grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (INFO|WARNING|ERROR) +[a-z]+: |^Disks:' <<<"$agent" ||
   fail "no line from the agent itself (log line or disk table) on the console"
+if [[ ${RESCUEVM_BOOT_COMMAND:-run} == run ]]; then
+  grep -qE 'rescuevm [0-9][^ ]* starting' <<<"$agent" || fail "no start line from the agent (rescuevm VERSION starting)"
+fi
 grep -vF 'boot:' <<<"$agent" | grep -qw vda || fail "the agent did not list disk vda"
 grep -vF 'boot:' <<<"$agent" | grep -qw vdb || fail "the agent did not list disk vdb"
 echo "ok: the agent listed both disks"
