@@ -127,7 +127,7 @@ public:
     UplinkClaim(const UplinkClaim &) = delete;
     UplinkClaim &operator=(const UplinkClaim &) = delete;
     // Releases a claim still held (logged as a warning: callers should release
-    // explicitly after QEMU has exited).
+    // explicitly after QEMU has exited, or detach() when QEMU outlives them).
     ~UplinkClaim();
 
     // Puts everything back: closes the tap, deletes the macvtap, restores the
@@ -136,6 +136,11 @@ public:
     // removes the record. Idempotent; every step is tried even when one fails and
     // the error lists what could not be restored (the record is then kept).
     Result<void> release();
+
+    // Forgets the claim without releasing it: the tap fd is closed, the record file
+    // stays, so a later agent can re-attach to a QEMU that outlives this one, or
+    // release() through load(). The destructor then does nothing.
+    void detach();
 
     bool claimed() const;
     int tap_fd() const;                    // -1 after release or after load()

@@ -309,6 +309,15 @@ Result<std::optional<UplinkClaim>> UplinkClaim::load(const std::string &record_p
     return std::optional<UplinkClaim>(std::move(claim));
 }
 
+void UplinkClaim::detach()
+{
+    if (claimed_ && record_)
+        logger()->info("leaving uplink {} claimed for a later agent (record {})", record_->uplink,
+                       record_->path);
+    tap_.reset();
+    claimed_ = false;
+}
+
 Result<void> UplinkClaim::release()
 {
     if (!claimed_ || !record_)

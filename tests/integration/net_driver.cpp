@@ -4,7 +4,8 @@
 //   net_driver facts   [--uplink NAME] [--addressing auto|dhcp|static] [--resolv-conf PATH]
 //   net_driver claim   --runtime-dir DIR [--uplink NAME] [--dev-dir DIR] [--node-dir DIR]
 //                      then reads commands on stdin: "release" (release, exit 0),
-//                      "abandon" (exit without releasing, like a crashed agent)
+//                      "abandon" (exit without releasing, like a crashed agent),
+//                      "detach" (UplinkClaim::detach(), then a normal exit)
 //   net_driver release --runtime-dir DIR   (load the record of an abandoned claim, release it)
 //   net_driver qemu    --runtime-dir DIR --qemu-arg ARG...   (claim, run QEMU with the tap fd
 //                      as fd 3 until it exits, release)
@@ -148,6 +149,11 @@ int main(int argc, char **argv)
         }
         if (line == "abandon")
             _exit(0); // no destructor: the record stays, as after a crash
+        if (line == "detach") {
+            claim->detach(); // an agent leaving its QEMU running for the next one
+            print({{"detached", true}});
+            return 0;
+        }
     }
     return 0; // end of input: the destructor releases
 }

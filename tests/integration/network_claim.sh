@@ -182,6 +182,16 @@ reply=$(in_srv "$DRV" release --runtime-dir "$run" 2>>"$tmp/claim.log")
 [[ $(echo "$reply" | jq -r .reason) == "no record" ]] || rv_fail "second release: $reply"
 rv_pass "crash recovery: a claim abandoned by its agent is released from $run/network-claim.json"
 
+claim_start
+reply=$(claim_command detach)
+[[ $(echo "$reply" | jq -r .detached) == true && -f $run/network-claim.json ]] || rv_fail "detach: $reply"
+[[ -z $(ip -n "$SRV" -j addr show dev up0 | jq -r '.[].addr_info[]') ]] || rv_fail "detach released the uplink"
+ip -n "$SRV" link show rvtap0 >/dev/null 2>&1 || rv_fail "detach removed rvtap0"
+reply=$(in_srv "$DRV" release --runtime-dir "$run" 2>>"$tmp/claim.log")
+[[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release after detach failed: $reply"
+released_checks "release after detach"
+rv_pass "detach leaves the claim (macvtap, record) for a later agent, which releases it"
+
 # --- no devtmpfs node: the driver makes /dev/tapN itself ------------------------------------------
 mkdir -p "$tmp/fakedev"
 claim_start --dev-dir "$tmp/fakedev"
