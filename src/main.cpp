@@ -3,7 +3,10 @@
 #include "rescuevm/cli.h"
 #include "rescuevm/log.h"
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <tuple>
 #include <iostream>
 #include <map>
 
@@ -34,6 +37,38 @@ options:
   --version, --help
 exit status: 0 ok, 1 failure, 2 bad usage or config, 3 a check refuses the start
 )";
+
+// The console the agent logs to when no systemd is there to do it: log.console,
+// else the last console= of the kernel command line ("ttyS0,115200n8").
+std::pair<std::string, unsigned> log_console(const Config &config, const std::string &cmdline_path)
+{
+    std::string console = config.log.console;
+    unsigned speed = config.log.console_speed;
+    if (console.empty()) {
+        std::ifstream in(cmdline_path);
+        std::string word;
+        while (in >> word) {
+            if (word == "--")
+                break;
+            if (word.rfind("console=", 0) == 0)
+                console = word.substr(8);
+        }
+        if (auto comma = console.find(','); comma != std::string::npos) {
+            unsigned parsed = 0;
+            for (char c : console.substr(comma + 1)) {
+                if (c < '0' || c > '9')
+                    break;
+                parsed = parsed * 10 + unsigned(c - '0');
+            }
+            if (parsed > 0)
+                speed = parsed;
+            console.resize(comma);
+        }
+    }
+    if (console.empty() || console == "tty0" || console == "tty1")
+        return {"", speed}; // the screen: stderr already goes there
+    return {console[0] == '/' ? console : "/dev/" + console, speed};
+}
 
 int usage_error(const std::string &message)
 {
@@ -105,6 +140,10 @@ int main(int argc, char **argv)
     }
     log::Options log_options;
     log_options.level = cli.log_level.empty() ? config->log.level : cli.log_level;
+    // Under systemd, stdout/stderr already reach the journal and the console.
+    if (cli.command == "run" && !std::getenv("INVOCATION_ID"))
+        std::tie(log_options.console, log_options.console_speed) =
+            log_console(*config, cli.sources.kernel_cmdline_path);
     log::setup(log_options);
     try {
         return command->second(cli, *config);

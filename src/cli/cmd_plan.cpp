@@ -2,6 +2,7 @@
 // `rescuevm plan` and `rescuevm disks`: discover, check, show; change nothing.
 #include "rescuevm/cli.h"
 
+#include "rescuevm/disk_identity.h"
 #include "rescuevm/log.h"
 #include "rescuevm/qemu_argv.h"
 #include "rescuevm/report.h"
@@ -45,13 +46,16 @@ int cmd_disks(const CliOptions &cli, const Config &config)
         return kExitFailure;
     }
     auto choices = select_disks(*disks, config.disks.match);
+    auto warnings = bitlocker_notices(*disks);
     if (cli.json) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto &c : choices)
             out.push_back(disk_json(c));
-        std::cout << nlohmann::json{{"disks", out}}.dump(2) << "\n";
+        std::cout << nlohmann::json{{"disks", out}, {"warnings", warnings}}.dump(2) << "\n";
     } else {
         std::cout << disks_table(choices);
+        for (const auto &w : warnings)
+            std::cout << "WARNING: " << w << "\n";
     }
     return kExitOk;
 }
