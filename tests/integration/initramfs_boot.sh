@@ -89,7 +89,10 @@ echo "ok: the agent gave its verdict after $((SECONDS - start)) s"
 # kernel's own messages ("[    1.234] virtio_blk virtio1: [vda] ...").
 agent=$(console | sed -n '/boot: Windows rescue mode/,/boot: rescuevm exited with status/p' |
   grep -vE '^\[ *[0-9]+\.[0-9]+\]')
-grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (INFO|WARNING|ERROR) +[a-z]+: |^Disks:' <<<"$agent" ||
+if grep -q $'\e\\[' <<<"$agent"; then
+  fail "colour codes (ANSI escapes) in the agent's lines on the serial console"
+fi
+grep -vF 'boot:' <<<"$agent" | grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (INFO|WARNING|ERROR) +[a-z]+: |^Disks:' ||
   fail "no line from the agent itself (log line or disk table) on the console"
 if [[ ${RESCUEVM_BOOT_COMMAND:-run} == run ]]; then
   grep -qE 'rescuevm [0-9][^ ]* starting' <<<"$agent" || fail "no start line from the agent (rescuevm VERSION starting)"
@@ -105,6 +108,9 @@ grep -qiE 'refus' <<<"$agent" || fail "no refusal verdict from the agent"
 grep -qF 'boot: rescuevm exited with status 3: a check refused to start the VM' <<<"$(console)" ||
   fail "the agent's exit status was not 3 (refused): $(console | grep -F 'boot: rescuevm exited' | tail -n 1)"
 echo "ok: checks ran; verdict: KVM refusal with its fix, exit status 3"
+echo "--- the agent on the serial console ---"
+echo "$agent"
+echo "---"
 
 if console | grep -qE 'Begin: Mounting root file system|Gave up waiting for root|Kernel panic'; then
   fail "the boot went on past the agent (root mount attempt or panic)"
@@ -134,6 +140,16 @@ console | grep -qF 'boot: configuring the network (ip=dhcp)' || fail "the boot s
 type_line 'cat /run/net-*.conf | grep IPV4ADDR=' "IPV4ADDR='?10\.0\.2\.15'?" \
   "ip=dhcp: the uplink did not get its address (no /run/net-*.conf with 10.0.2.15)"
 echo "ok: ip=dhcp configured the uplink before the agent started"
+
+# Leaving the shell starts the agent again (it refuses again on this host).
+python3 "$lib/vm_console.py" "$tmp/serial.sock" exit
+deadline=$((SECONDS + 120))
+until (($(console | grep -c 'boot: rescuevm exited with status 3') >= 2)); do
+  ((SECONDS < deadline)) || fail "leaving the shell did not start the agent again"
+  sleep 1
+done
+console | grep -qF 'boot: shell ended: starting the rescuevm agent again' || fail "no line saying the agent starts again"
+echo "ok: leaving the shell started the agent again"
 
 kill -0 "$qemu_pid" 2>/dev/null || fail "the stand-in host is gone (rebooted or powered off)"
 python3 "$SOURCE_ROOT/tests/integration/qmp.py" "$tmp/qmp.sock" quit >/dev/null || fail "QMP quit failed"
