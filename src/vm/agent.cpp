@@ -446,6 +446,9 @@ void Agent::check_identities(const std::string &when)
 
 void Agent::finish(int code)
 {
+    // The agent's stop is a check of its own: with the VM already off the policy checks nothing
+    // on SIGTERM, and a disk changed meanwhile (e.g. by hand) would go unreported.
+    check_identities("the agent stopped");
     if (cfg_.supervisor.restore_signatures == RestoreSignatures::on_stop && !identities_.empty()) {
         for (const auto &change : rescuevm::check_identities(identities_)) {
             if (!change.restorable)
