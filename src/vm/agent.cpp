@@ -285,7 +285,8 @@ void Agent::spawn_qemu()
     auto process = spawn(options);
     if (!process) {
         log_->error("cannot start QEMU: {}", process.error().message);
-        feed(sv::QemuExited{"could not be started"});
+        // Reported as an event of its own, after the actions of this step.
+        loop_.add_timer(0ms, [this] { feed(sv::QemuExited{"could not be started"}); });
         return;
     }
     qemu_ = std::move(*process);
@@ -370,7 +371,9 @@ void Agent::screendump(const std::string &path, std::uint64_t reply_to)
 
 void Agent::on_qmp_event(const QmpEvent &e)
 {
-    log::get("qmp")->debug("event {} {}", e.name, e.data.dump());
+    // QEMU's own timestamp (seconds.microseconds) lets bench/supervisor_bench.sh time the policy's reaction.
+    log::get("qmp")->debug("event {} {} qemu_time={}.{:06}", e.name, e.data.dump(), e.timestamp_us / 1000000,
+                           e.timestamp_us % 1000000);
     bool guest = e.data.value("guest", false);
     std::string reason = e.data.value("reason", "");
     if (e.name == "RESET") {
@@ -491,8 +494,15 @@ void Agent::start_watchdog()
 bool Agent::reattach()
 {
     auto record = load_qemu_record(paths_);
-    if (!record)
+    if (!record) {
+        // No VM to re-attach to: an uplink still claimed by an earlier agent goes back first.
+        if (auto old = UplinkClaim::load(claim_record_path(paths_.dir)); old && *old) {
+            log_->info("giving the uplink back to the host first (claimed by an earlier agent)");
+            if (auto r = (*old)->release(); !r)
+                log_->error("{}", r.error().message);
+        }
         return false;
+    }
     auto process = attach(record->pid, record->start_time);
     if (!process) {
         log_->info("QEMU of an earlier agent (pid {}) is gone; starting a new session", record->pid);
