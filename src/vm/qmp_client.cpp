@@ -275,8 +275,8 @@ void QmpClient::handle_line(std::string_view line)
         const json &ts = message.value("timestamp", json::object());
         if (ts.is_object())
             event.timestamp_us = ts.value("seconds", std::int64_t{0}) * 1000000 + ts.value("microseconds", std::int64_t{0});
-        if (on_event_)
-            on_event_(event);
+        if (auto callback = on_event_) // a copy: the callback may destroy us, and itself
+            callback(event);
         return;
     }
     if (message.contains("return") || message.contains("error"))
@@ -302,8 +302,8 @@ void QmpClient::handle_greeting()
                                          output_.push_back(std::move(q));
                                      queued_.clear();
                                      update_watch();
-                                     if (on_ready_)
-                                         on_ready_();
+                                     if (auto callback = on_ready_)
+                                         callback();
                                  }});
     update_watch();
 }
@@ -410,8 +410,8 @@ void QmpClient::teardown(bool notify, const std::string &reason)
         if (!*alive)
             return;
     }
-    if (notify && was_open && on_disconnect_)
-        on_disconnect_(Error{reason});
+    if (auto callback = on_disconnect_; notify && was_open && callback)
+        callback(Error{reason});
 }
 
 } // namespace rescuevm
