@@ -9,6 +9,7 @@
 #include <spdlog/sinks/systemd_sink.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -79,6 +80,15 @@ void configure_tty(const std::string &device, unsigned speed)
     ::close(fd);
 }
 
+// True when stderr already writes to that device (the boot script runs the
+// agent on the console): a second sink would print every line twice.
+bool stderr_is(const std::string &device)
+{
+    struct stat console {}, err {};
+    return ::stat(device.c_str(), &console) == 0 && ::fstat(STDERR_FILENO, &err) == 0 &&
+           S_ISCHR(console.st_mode) && S_ISCHR(err.st_mode) && console.st_rdev == err.st_rdev;
+}
+
 void apply_sinks_to_all()
 {
     spdlog::apply_all([](const std::shared_ptr<spdlog::logger> &logger) {
@@ -124,7 +134,7 @@ void setup(const Options &options)
     if (options.journal)
         g_sinks.push_back(std::make_shared<spdlog::sinks::systemd_sink_mt>("rescuevm", true));
     std::string console_problem;
-    if (!options.console.empty()) {
+    if (!options.console.empty() && !stderr_is(options.console)) {
         configure_tty(options.console, options.console_speed);
         try {
             g_sinks.push_back(
