@@ -17,6 +17,7 @@
 #include "rescuevm/supervisor_policy.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -313,8 +314,10 @@ void Agent::connect_qmp()
     });
     qmp_->on_disconnect([this](const Error &e) {
         log::get("qmp")->debug("QMP connection ended: {}", e.message);
-        // QEMU's exit is reported by its pidfd; a live QEMU gets a new connection.
-        if (qemu_ && !quitting_ && !try_reap(qemu_->pidfd.get()).value_or(std::nullopt)) {
+        // QEMU's exit is reported by its pidfd; a live QEMU gets a new connection. Poll the
+        // pidfd, never reap here: on_qemu_exit() reaps and logs the exit status.
+        pollfd ended{qemu_ ? qemu_->pidfd.get() : -1, POLLIN, 0};
+        if (qemu_ && !quitting_ && ::poll(&ended, 1, 0) == 0) {
             feed(sv::QmpLost{});
             loop_.add_timer(1s, [this] {
                 if (qemu_ && qmp_ && !qmp_->ready())
