@@ -331,8 +331,9 @@ Step transition(const State &state, const Event &event, const Params &params, st
                                              c.s.reboots));
                     c.out.push_back(CheckDiskIdentities{"the guest rebooted"});
                 }
-                if (e.guest)
-                    c.s.last_reset_ms = now_ms;
+                // Our own system_reset (restart policy, panic, `vm reset`) opens a burst too: SeaBIOS
+                // follows it with guest-reset RESETs of its own, which are no guest reboot.
+                c.s.last_reset_ms = now_ms;
             } else if constexpr (std::is_same_v<E, GuestShutdown>) {
                 on_guest_shutdown(c, e);
             } else if constexpr (std::is_same_v<E, GuestPanicked>) {

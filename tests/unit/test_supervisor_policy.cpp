@@ -143,6 +143,18 @@ TEST_CASE("a SeaBIOS reset burst counts as one reboot")
     CHECK(s.vm == VmState::running);
 }
 
+TEST_CASE("the firmware's resets after our own system_reset are not a guest reboot")
+{
+    State s = in(VmState::running);
+    Params p = params();
+    s = transition(s, GuestReset{"host-qmp-system-reset", false}, p, 10'000).state;
+    s = transition(s, GuestReset{"guest-reset", true}, p, 10'040).state; // SeaBIOS, 40 ms later
+    s = transition(s, GuestReset{"guest-reset", true}, p, 10'045).state;
+    CHECK(s.reboots == 0);
+    s = transition(s, GuestReset{"guest-reset", true}, p, 20'000).state; // a real reboot later
+    CHECK(s.reboots == 1);
+}
+
 TEST_CASE("reboot and poweroff log lines say the host stays in rescue")
 {
     Step reboot = transition(in(VmState::running), GuestReset{"guest-reset", true}, params(), 5'000);
