@@ -70,11 +70,15 @@ EOF
 # sup_rescuevm ARGS...: the CLI against this test's config.
 sup_rescuevm() { "$RESCUEVM" --config "$SUP_CONF" --kernel-cmdline "$SUP_CMDLINE" "$@"; }
 
-# sup_agent_start: `rescuevm run` in the background (debug log appended to SUP_AGENT_LOG);
+# sup_agent_start: `rescuevm run` in the background (log appended to SUP_AGENT_LOG, level
+# SUP_LOG_LEVEL, default debug: QMP events are logged);
 # sets SUP_AGENT_PID and waits until the control socket answers.
 sup_agent_start() {
   echo "---- agent started $(date +%T)" >>"$SUP_AGENT_LOG"
-  sup_rescuevm --log-level debug run >>"$SUP_AGENT_LOG" 2>&1 &
+  # The binary itself, not the sup_rescuevm function: a function run with & is a subshell,
+  # and $! would be that subshell, not the agent (signals would miss it).
+  "$RESCUEVM" --config "$SUP_CONF" --kernel-cmdline "$SUP_CMDLINE" --log-level "${SUP_LOG_LEVEL:-debug}" run \
+    >>"$SUP_AGENT_LOG" 2>&1 &
   SUP_AGENT_PID=$!
   rv_cleanup_kill "$SUP_AGENT_PID"
   local i
@@ -126,12 +130,12 @@ sup_record_pid() {
 # sup_qemu_pids: pids of QEMU processes whose command line names this runtime_dir.
 sup_qemu_pids() { pgrep -f "qemu-system.*$SUP_RT" || true; }
 
-# sup_agent_stop: SIGTERM to the agent, wait for it; echoes its exit status.
+# sup_agent_stop: SIGTERM to the agent and wait for it (in this shell: only the parent can
+# reap it, so never call it inside $(...)); sets SUP_AGENT_RC to its exit status.
 sup_agent_stop() {
-  local rc=0
+  SUP_AGENT_RC=0
   kill -TERM "$SUP_AGENT_PID"
-  wait "$SUP_AGENT_PID" || rc=$?
-  echo "$rc"
+  wait "$SUP_AGENT_PID" || SUP_AGENT_RC=$?
 }
 
 # sup_fail MSG: rv_fail with the tail of the agent log and of the guest console.

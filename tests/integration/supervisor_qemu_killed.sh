@@ -43,6 +43,6 @@ starts=$(sup_status vm.qemu_starts)
 [[ $starts == 2 ]] || sup_fail "status counts $starts QEMU start(s), want 2"
 sup_wait_status vm.state running 60 || sup_fail "the VM is not 'running' in the new QEMU"
 
-rc=$(sup_agent_stop)
-[[ $rc == 0 ]] || sup_fail "the agent exited $rc on SIGTERM, want 0"
+sup_agent_stop
+[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 rv_pass "QEMU $pid1 killed: new QEMU $pid2 started by the agent, the guest booted again, agent up"

@@ -51,6 +51,6 @@ last=$(tr -d '\r' <"$SUP_CONSOLE" | grep -a '^RVTEST alive ' | tail -n 1)
 (($(rv_count '^RVTEST boot ' "$SUP_CONSOLE") == 1)) || sup_fail "the guest booted again: $(rv_count '^RVTEST boot ' "$SUP_CONSOLE") boot lines"
 (($(rv_count '^RVTEST boots n=' "$SUP_CONSOLE") == 1)) || sup_fail "the disk's boot counter moved"
 
-rc=$(sup_agent_stop)
-[[ $rc == 0 ]] || sup_fail "the re-attached agent exited $rc on SIGTERM, want 0"
+sup_agent_stop
+[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the re-attached agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 rv_pass "agent SIGKILLed and restarted: same QEMU $pid1, same guest boot $boot_id still alive ($last), status works"

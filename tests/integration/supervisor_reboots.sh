@@ -53,6 +53,6 @@ sup_wait_boots 4 || sup_fail "rescuevm vm start did not boot the guest again (no
 sup_wait_status vm.state running 60 || sup_fail "after vm start the VM is not 'running'"
 rv_log "vm start: fourth boot, QEMU pid $(sup_status vm.qemu_pid)"
 
-rc=$(sup_agent_stop)
-[[ $rc == 0 ]] || sup_fail "the agent exited $rc on SIGTERM, want 0"
+sup_agent_stop
+[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 rv_pass "3 boots in one QEMU (pid $pid1) across 2 guest reboots; poweroff left the VM off and the agent up ($qemu_after); vm start booted it a 4th time"

@@ -32,6 +32,6 @@ reboots=$(sup_status vm.reboots)
 boots=$(sup_status vm.boots)
 ((boots >= 2)) || sup_fail "status counts $boots boot(s), want at least 2"
 
-rc=$(sup_agent_stop)
-[[ $rc == 0 ]] || sup_fail "the agent exited $rc on SIGTERM, want 0"
+sup_agent_stop
+[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 rv_pass "guest poweroff under policy restart booted it again in the same QEMU (pid $pid1)"

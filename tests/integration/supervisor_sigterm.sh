@@ -26,8 +26,8 @@ rv_wait_for '^RVTEST wait' "$SUP_CONSOLE" "$SUP_BOOT_TIMEOUT" || sup_fail "the g
 qemu_pid=$(sup_status vm.qemu_pid)
 rv_log "guest up in QEMU $qemu_pid; SIGTERM to the agent $SUP_AGENT_PID"
 
-rc=$(sup_agent_stop)
-[[ $rc == 0 ]] || sup_fail "the agent exited $rc on SIGTERM, want 0"
+sup_agent_stop
+[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 rv_wait_for '^RVTEST acpi-powerdown' "$SUP_CONSOLE" 1 || sup_fail "the guest never saw the ACPI power button"
 grep -a -q 'event SHUTDOWN .*"reason":"guest-shutdown"' "$SUP_AGENT_LOG" \
   || sup_fail "QEMU did not report the guest's own poweroff (SHUTDOWN guest-shutdown) before it ended"
