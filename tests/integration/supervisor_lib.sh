@@ -20,6 +20,8 @@
 SUP_BOOT_TIMEOUT=${SUP_BOOT_TIMEOUT:-240}
 
 # sup_setup GUEST_PARAMS [TOML_LINES]: builds the guest, makes the disk and writes the config.
+# The kernel is rv_guest_kernel's choice (the PVH vmlinux) unless SUP_KERNEL_NAME names a file
+# in the guest directory (e.g. vmlinuz).
 # GUEST_PARAMS are rvtest.* parameters (rvtest.boot_counter=vda is always added). TOML_LINES
 # (may be empty) are appended to the file, e.g. a [supervisor] section.
 sup_setup() {
@@ -34,6 +36,9 @@ sup_setup() {
   SUP_CONSOLE=$SUP_RT/guest-console.log
   SUP_AGENT_LOG=$SUP_TMP/agent.log
   : >"$SUP_CMDLINE"
+  local kernel
+  kernel=$(rv_guest_kernel)
+  [[ -z ${SUP_KERNEL_NAME:-} ]] || kernel=$RV_GUEST_DIR/$SUP_KERNEL_NAME
   # QEMU outlives a killed agent on purpose: kill whatever still runs on this runtime_dir
   # before the loop disk is detached (cleanups run last-registered first).
   rv_cleanup_add rv_kill_qemu_for "$SUP_RT"
@@ -42,7 +47,7 @@ sup_setup() {
 min_memory = "1GiB"
 
 [vm]
-kernel = "$(rv_guest_kernel)"
+kernel = "$kernel"
 initrd = "$RV_GUEST_DIR/initramfs.cpio.gz"
 append = "$(rv_guest_append "rvtest.boot_counter=vda $params")"
 accel = "tcg"
