@@ -34,9 +34,6 @@ HostFacts gather_host_facts(const Config &config, const HostRoots &roots);
 // check and the disk warnings (identity collisions, BitLocker).
 Plan make_plan(const Config &config);
 
-// A fresh random UUID (kernel's generator).
-std::string new_uuid();
-
 int cmd_plan(const CliOptions &cli, const Config &config);
 int cmd_disks(const CliOptions &cli, const Config &config);
 int cmd_run(const CliOptions &cli, const Config &config);

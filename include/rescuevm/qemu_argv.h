@@ -26,6 +26,9 @@ struct RuntimePaths {
     std::string network_record() const { return dir + "/network.json"; }
 };
 
+// The fd number QEMU gets the macvtap tap on (the launcher maps it there).
+constexpr int kTapFdInQemu = 3;
+
 // What one VM session adds to the plan: created by the shell, named here.
 struct Session {
     std::string uuid;          // fresh per session

@@ -2,6 +2,7 @@
 // `rescuevm plan` and `rescuevm disks`: discover, check, show; change nothing.
 #include "rescuevm/cli.h"
 
+#include "rescuevm/config_drive.h"
 #include "rescuevm/disk_identity.h"
 #include "rescuevm/log.h"
 #include "rescuevm/qemu_argv.h"
@@ -12,15 +13,12 @@
 
 namespace rescuevm {
 
-// The fd number QEMU sees the macvtap on (the launcher maps it there).
-constexpr int kTapFdInQemu = 3;
-
 int cmd_plan(const CliOptions &cli, const Config &config)
 {
     Plan plan = make_plan(config);
     const HostFacts &facts = plan.host;
     Session session;
-    session.uuid = new_uuid();
+    session.uuid = fresh_instance_uuid().value_or("");
     session.paths.dir = config.paths.runtime_dir;
     session.tap_fd = config.network.mode == NetworkMode::macvtap ? kTapFdInQemu : -1;
     session.vhost_net = facts.vhost_net;

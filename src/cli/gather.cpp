@@ -12,7 +12,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
 
 namespace rescuevm {
 
@@ -47,14 +46,6 @@ HostFacts gather_host_facts(const Config &config, const HostRoots &roots)
             facts.network.problem = net.error().message;
     }
     return facts;
-}
-
-std::string new_uuid()
-{
-    std::ifstream in("/proc/sys/kernel/random/uuid");
-    std::string uuid;
-    std::getline(in, uuid);
-    return uuid;
 }
 
 } // namespace rescuevm

@@ -2,6 +2,7 @@
 // Renders plans and inventories: JSON for machines, short tables for people.
 #include "rescuevm/report.h"
 
+#include "rescuevm/network.h"
 #include "rescuevm/qemu_argv.h"
 
 #include <fmt/format.h>
@@ -39,26 +40,10 @@ nlohmann::json disk_json(const DiskChoice &choice)
 
 nlohmann::json network_json(const NetworkFacts &net, const Config &config)
 {
-    nlohmann::json addresses = nlohmann::json::array();
-    for (const auto &a : net.addresses)
-        addresses.push_back({{"family", a.family}, {"address", a.address}, {"prefix", a.prefix}, {"scope", a.scope}});
-    nlohmann::json routes = nlohmann::json::array();
-    for (const auto &r : net.routes)
-        routes.push_back({{"family", r.family}, {"destination", r.destination}, {"gateway", r.gateway},
-                          {"gateway_outside_prefix", r.gateway_outside_prefix}});
-    return {{"mode", to_string(config.network.mode)},
-            {"uplink", net.uplink},
-            {"mac", net.mac},
-            {"mtu", net.mtu},
-            {"up", net.up},
-            {"kind", net.kind},
-            {"addresses", addresses},
-            {"gateways", net.gateways},
-            {"routes", routes},
-            {"dns", net.dns},
-            {"dhcp", net.dhcp},
-            {"model", to_string(config.network.model)},
-            {"problem", net.problem}};
+    nlohmann::json out = network_facts_json(net);
+    out["mode"] = to_string(config.network.mode);
+    out["model"] = to_string(config.network.model);
+    return out;
 }
 
 nlohmann::json plan_json(const Plan &plan, const std::vector<std::string> &argv)

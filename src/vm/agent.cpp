@@ -34,7 +34,6 @@ namespace {
 namespace sv = supervisor;
 using namespace std::chrono_literals;
 
-constexpr int kTapFdInQemu = 3;
 constexpr auto kQmpConnectDeadline = 30s;
 constexpr auto kQmpCommandDeadline = 30s;
 
@@ -92,6 +91,7 @@ private:
     nlohmann::json status_json() const;
 
     bool reattach();
+    void release_stale_claim();
     void record_identities();
     void start_watchdog();
     std::string new_session_uuid() const;
@@ -494,27 +494,28 @@ void Agent::start_watchdog()
     loop_.add_timer(period, *beat);
 }
 
+void Agent::release_stale_claim()
+{
+    if (auto old = UplinkClaim::load(claim_record_path(paths_.dir)); old && *old) {
+        log_->info("giving the uplink back to the host first (claimed by an earlier agent)");
+        if (auto r = (*old)->release(); !r)
+            log_->error("{}", r.error().message);
+    }
+}
+
 bool Agent::reattach()
 {
+    // With no VM to re-attach to, an uplink still claimed by an earlier agent goes back first.
     auto record = load_qemu_record(paths_);
     if (!record) {
-        // No VM to re-attach to: an uplink still claimed by an earlier agent goes back first.
-        if (auto old = UplinkClaim::load(claim_record_path(paths_.dir)); old && *old) {
-            log_->info("giving the uplink back to the host first (claimed by an earlier agent)");
-            if (auto r = (*old)->release(); !r)
-                log_->error("{}", r.error().message);
-        }
+        release_stale_claim();
         return false;
     }
     auto process = attach(record->pid, record->start_time);
     if (!process) {
         log_->info("QEMU of an earlier agent (pid {}) is gone; starting a new session", record->pid);
         remove_qemu_record(paths_);
-        if (auto old = UplinkClaim::load(claim_record_path(paths_.dir)); old && *old) {
-            log_->info("giving the uplink back to the host first (claimed by the earlier agent)");
-            if (auto r = (*old)->release(); !r)
-                log_->error("{}", r.error().message);
-        }
+        release_stale_claim();
         return false;
     }
     log_->info("found the VM of an earlier agent still running (QEMU pid {}); re-attaching without restarting it",
