@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // rescuevm command line: global options, subcommand dispatch, exit statuses.
-#include "rescuevm/cli.h"
-#include "rescuevm/log.h"
+#include "rescuevm/cli/cli.h"
+#include "rescuevm/sys/log.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `rescuevm status` and `rescuevm vm ...`: clients of the agent's control socket.
-#include "rescuevm/cli.h"
-#include "rescuevm/control.h"
-#include "rescuevm/qemu_argv.h"
+#include "rescuevm/cli/cli.h"
+#include "rescuevm/agent/control.h"
+#include "rescuevm/core/qemu_argv.h"
 
 #include <fmt/format.h>
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `rescuevm plan` and `rescuevm disks`: discover, check, show; change nothing.
-#include "rescuevm/cli.h"
+#include "rescuevm/cli/cli.h"
+#include "rescuevm/host/gather.h"
 
-#include "rescuevm/config_drive.h"
-#include "rescuevm/disk_identity.h"
-#include "rescuevm/log.h"
-#include "rescuevm/qemu_argv.h"
-#include "rescuevm/report.h"
+#include "rescuevm/configdrive/config_drive_iso.h"
+#include "rescuevm/core/signatures.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/core/qemu_argv.h"
+#include "rescuevm/core/report.h"
 
 #include <cstdio>
 #include <iostream>

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `rescuevm run`: plan, refuse with the reasons or hand over to the agent.
-#include "rescuevm/agent.h"
-#include "rescuevm/cli.h"
-#include "rescuevm/log.h"
-#include "rescuevm/process.h"
-#include "rescuevm/report.h"
-#include "rescuevm/session_files.h"
+#include "rescuevm/agent/agent.h"
+#include "rescuevm/cli/cli.h"
+#include "rescuevm/host/gather.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/sys/process.h"
+#include "rescuevm/core/report.h"
+#include "rescuevm/agent/session_files.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `rescuevm signatures [restore DISK...]`: recorded vs current disk identities, and writing them back.
-#include "rescuevm/cli.h"
-#include "rescuevm/disk_identity.h"
-#include "rescuevm/log.h"
-#include "rescuevm/process.h"
-#include "rescuevm/qemu_argv.h"
-#include "rescuevm/session_files.h"
+#include "rescuevm/cli/cli.h"
+#include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/sys/process.h"
+#include "rescuevm/core/qemu_argv.h"
+#include "rescuevm/agent/session_files.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -23,12 +23,12 @@ bool vm_running(const RuntimePaths &paths)
     return record && attach(record->pid, record->start_time).has_value();
 }
 
-int show(const CliOptions &cli, const std::vector<DiskIdentity> &recorded)
+int show(const CliOptions &cli, const std::vector<DiskSignature> &recorded)
 {
     nlohmann::json out = nlohmann::json::array();
     for (const auto &r : recorded) {
-        auto current = read_disk_identity(r.path);
-        auto changes = current ? compare(r, *current) : std::vector<IdentityChange>{};
+        auto current = read_disk_signature(r.path);
+        auto changes = current ? compare(r, *current) : std::vector<SignatureChange>{};
         nlohmann::json entry = {{"name", r.name}, {"path", r.path}, {"recorded", r}};
         entry["current"] = current ? nlohmann::json(*current) : nlohmann::json(nullptr);
         if (!current)
@@ -53,7 +53,7 @@ int show(const CliOptions &cli, const std::vector<DiskIdentity> &recorded)
     return kExitOk;
 }
 
-int restore(const CliOptions &cli, const RuntimePaths &paths, const std::vector<DiskIdentity> &recorded)
+int restore(const CliOptions &cli, const RuntimePaths &paths, const std::vector<DiskSignature> &recorded)
 {
     auto log = log::get("signatures");
     if (vm_running(paths)) {
@@ -64,7 +64,7 @@ int restore(const CliOptions &cli, const RuntimePaths &paths, const std::vector<
     std::vector<std::string> wanted(cli.args.begin() + 1, cli.args.end());
     for (const auto &w : wanted) {
         if (std::none_of(recorded.begin(), recorded.end(),
-                         [&](const DiskIdentity &d) { return d.name == w || d.path == w; })) {
+                         [&](const DiskSignature &d) { return d.name == w || d.path == w; })) {
             log->error("disk {} has no recorded identity: see `rescuevm signatures` for the disks of this session", w);
             return kExitUsage;
         }
@@ -74,7 +74,7 @@ int restore(const CliOptions &cli, const RuntimePaths &paths, const std::vector<
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), r.name) == wanted.end() &&
             std::find(wanted.begin(), wanted.end(), r.path) == wanted.end())
             continue;
-        auto report = restore_identity(r);
+        auto report = restore_signature(r);
         if (!report) {
             log->error("{}: {}", r.name, report.error().message);
             rc = kExitFailure;
@@ -96,7 +96,7 @@ int cmd_signatures(const CliOptions &cli, const Config &config)
         std::cerr << "rescuevm: signatures takes no argument, or `restore [DISK...]`\n";
         return kExitUsage;
     }
-    auto recorded = load_identities(paths.identities());
+    auto recorded = load_signatures(paths.signatures());
     if (!recorded) {
         log::get("signatures")->error("{}", recorded.error().message);
         return kExitFailure;

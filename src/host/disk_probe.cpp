@@ -2,8 +2,8 @@
 // libblkid probing of a disk: partition table, disk identity, partitions and their filesystems.
 #include "disk_probe.h"
 
-#include "rescuevm/log.h"
-#include "rescuevm/unique_fd.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/sys/unique_fd.h"
 
 #include <blkid/blkid.h>
 #include <fmt/format.h>

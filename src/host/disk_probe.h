@@ -2,9 +2,9 @@
 // Internal to src/host: what is on a disk (libblkid) and who on the host uses it (procfs, sysfs).
 #pragma once
 
-#include "rescuevm/error.h"
-#include "rescuevm/host_facts.h"
-#include "rescuevm/host_inventory.h"
+#include "rescuevm/core/error.h"
+#include "rescuevm/core/host_facts.h"
+#include "rescuevm/host/disks.h"
 
 #include <vector>
 

@@ -3,7 +3,7 @@
 #include "disk_probe.h"
 #include "sysfs_block.h"
 
-#include "rescuevm/procfs.h"
+#include "rescuevm/host/procfs.h"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // read_disks(): the disk inventory, from udev or sysfs, libblkid and procfs.
-#include "rescuevm/host_inventory.h"
-#include "rescuevm/log.h"
-#include "rescuevm/plan.h" // natural_less: the one kernel-name order
+#include "rescuevm/host/disks.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/core/plan.h" // natural_less: the one kernel-name order
 
 #include "disk_probe.h"
 #include "sysfs_block.h"

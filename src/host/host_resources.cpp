@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Memory, CPUs and KVM: the host resources the VM is sized and accelerated with.
-#include "rescuevm/host_inventory.h"
+#include "rescuevm/host/disks.h"
 
-#include "rescuevm/unique_fd.h"
+#include "rescuevm/sys/unique_fd.h"
 #include "sysfs_block.h"
 
 #include <fcntl.h>

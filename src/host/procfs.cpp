@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Parsers of /proc/self/mountinfo, /proc/swaps and /proc/meminfo text.
-#include "rescuevm/host_inventory.h"
-#include "rescuevm/procfs.h"
+#include "rescuevm/host/disks.h"
+#include "rescuevm/host/procfs.h"
 
 #include <charconv>
 #include <limits>

@@ -2,7 +2,7 @@
 // Block device attributes read from sysfs: the fallback when udev has no entry.
 #include "sysfs_block.h"
 
-#include "rescuevm/unique_fd.h"
+#include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -2,8 +2,8 @@
 // Internal to src/host: reading block devices and small files from sysfs and procfs.
 #pragma once
 
-#include "rescuevm/error.h"
-#include "rescuevm/host_facts.h"
+#include "rescuevm/core/error.h"
+#include "rescuevm/core/host_facts.h"
 
 #include <optional>
 #include <string>

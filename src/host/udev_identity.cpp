@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Disk identity (model, serial, WWN) from udev properties, per attribute over sysfs.
-#include "rescuevm/host_inventory.h"
+#include "rescuevm/host/disks.h"
 #include "udev_context.h"
 
 #include <libudev.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Recognising Windows partitions (NTFS, BitLocker, ESP, MSR, LDM, WinRE) from type and filesystem.
-#include "rescuevm/host_inventory.h"
+#include "rescuevm/host/disks.h"
 
 #include <algorithm>
 #include <cctype>

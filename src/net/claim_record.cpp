@@ -2,7 +2,7 @@
 // ClaimRecord: everything a claim changed on the uplink, kept in memory and in a 0600 JSON file.
 #include "claim_record.h"
 
-#include "rescuevm/unique_fd.h"
+#include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -2,10 +2,10 @@
 // ClaimRecord: everything a claim changed on the uplink, kept in memory and in a 0600 JSON file.
 #pragma once
 
-#include "dhcp_client.h"
-#include "netlink.h"
+#include "rescuevm/net/dhcp_client.h"
+#include "rescuevm/host/netlink.h"
 
-#include "rescuevm/error.h"
+#include "rescuevm/core/error.h"
 
 #include <nlohmann/json.hpp>
 

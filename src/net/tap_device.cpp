@@ -2,7 +2,7 @@
 // The character device of a macvtap (/dev/tapN), opened for QEMU.
 #include "tap_device.h"
 
-#include "rescuevm/log.h"
+#include "rescuevm/sys/log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

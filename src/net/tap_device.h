@@ -2,8 +2,8 @@
 // The character device of a macvtap (/dev/tapN), opened for QEMU.
 #pragma once
 
-#include "rescuevm/error.h"
-#include "rescuevm/unique_fd.h"
+#include "rescuevm/core/error.h"
+#include "rescuevm/sys/unique_fd.h"
 
 #include <string>
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // UplinkClaim: hands the uplink to the VM through a passthru macvtap and gives it back exactly.
 #include "claim_record.h"
-#include "dhcp_client.h"
-#include "netlink.h"
+#include "rescuevm/net/dhcp_client.h"
+#include "rescuevm/host/netlink.h"
 #include "tap_device.h"
 
-#include "rescuevm/log.h"
-#include "rescuevm/network.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/net/uplink_claim.h"
+
+#include "rescuevm/core/runtime_paths.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -124,10 +126,6 @@ Result<void> check_claimable(nl_sock *sock, const NetworkFacts &facts, const Cla
 
 } // namespace
 
-std::string claim_record_path(const std::string &runtime_dir)
-{
-    return runtime_dir + "/network-claim.json";
-}
 
 UplinkClaim::UplinkClaim() : record_(std::make_unique<ClaimRecord>()) {}
 UplinkClaim::UplinkClaim(UplinkClaim &&o) noexcept
@@ -171,7 +169,7 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
 {
     auto log = logger();
     auto sock = RESCUEVM_TRY(net::open_route_socket());
-    std::string path = claim_record_path(o.runtime_dir);
+    std::string path = RuntimePaths{o.runtime_dir}.network_claim();
     // networkd is found by the leases of this namespace's daemon only.
     std::string networkd = net::networkd_lease(o.proc_root, "/run/systemd/netif/leases",
                                                facts.ifindex);

@@ -5,9 +5,10 @@
 //                    --uplink IF --mac MAC [--mtu N] [--dhcp]
 //                    [--address ADDR/PREFIX]... [--route DEST,GATEWAY]... [--dns ADDR]...
 // Prints the ISO path on stdout. Exit status 0 built, 2 bad usage, 3 refused (password file), 1 failed.
-#include "rescuevm/config_drive.h"
-#include "rescuevm/log.h"
-#include "rescuevm/secret.h"
+#include "rescuevm/host/admin_password.h"
+#include "rescuevm/configdrive/config_drive_iso.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/core/secret.h"
 
 #include <cstdio>
 #include <optional>

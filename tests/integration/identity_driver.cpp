@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Test driver for the disk identity guard: record, check, restore and show, without the agent.
-#include "rescuevm/disk_identity.h"
+#include "rescuevm/signatures/disk_signatures.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,16 +25,16 @@ int usage()
 
 int record(const std::string &file, const std::vector<std::string> &devices)
 {
-    std::vector<DiskIdentity> disks;
+    std::vector<DiskSignature> disks;
     for (const auto &dev : devices) {
-        auto id = read_disk_identity(dev);
+        auto id = read_disk_signature(dev);
         if (!id) {
             std::cerr << id.error().message << "\n";
             return 1;
         }
         disks.push_back(std::move(*id));
     }
-    if (auto r = save_identities(file, disks); !r) {
+    if (auto r = save_signatures(file, disks); !r) {
         std::cerr << r.error().message << "\n";
         return 1;
     }
@@ -43,12 +43,12 @@ int record(const std::string &file, const std::vector<std::string> &devices)
 
 int check(const std::string &file)
 {
-    auto recorded = load_identities(file);
+    auto recorded = load_signatures(file);
     if (!recorded) {
         std::cerr << recorded.error().message << "\n";
         return 1;
     }
-    auto changes = check_identities(*recorded);
+    auto changes = check_signatures(*recorded);
     for (const auto &c : changes)
         std::cout << describe_change(c) << "\n";
     return changes.empty() ? 0 : 10;
@@ -56,7 +56,7 @@ int check(const std::string &file)
 
 int restore(const std::string &file, const std::vector<std::string> &names)
 {
-    auto recorded = load_identities(file);
+    auto recorded = load_signatures(file);
     if (!recorded) {
         std::cerr << recorded.error().message << "\n";
         return 1;
@@ -65,7 +65,7 @@ int restore(const std::string &file, const std::vector<std::string> &names)
     for (const auto &d : *recorded) {
         if (!names.empty() && std::find(names.begin(), names.end(), d.name) == names.end())
             continue;
-        auto r = restore_identity(d);
+        auto r = restore_signature(d);
         if (!r) {
             std::cerr << r.error().message << "\n";
             status = 1;
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     if (args.size() >= 2 && args[0] == "restore")
         return restore(args[1], {args.begin() + 2, args.end()});
     if (args.size() == 2 && args[0] == "show") {
-        auto id = read_disk_identity(args[1]);
+        auto id = read_disk_signature(args[1]);
         if (!id) {
             std::cerr << id.error().message << "\n";
             return 1;

@@ -10,7 +10,14 @@
 //   net_driver qemu    --runtime-dir DIR --qemu-arg ARG...   (claim, run QEMU with the tap fd
 //                      as fd 3 until it exits, release)
 // Output: one JSON object per line on stdout; logs on stderr.
-#include "rescuevm/network.h"
+#include "rescuevm/core/runtime_paths.h"
+#include "rescuevm/host/network_facts.h"
+#include "rescuevm/core/uplink_rules.h"
+#include "rescuevm/net/uplink_claim.h"
+#include "rescuevm/host/dhcp_clients.h"
+#include "rescuevm/core/report.h"
+
+#include <nlohmann/json.hpp>
 
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
@@ -101,7 +108,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (command == "release") {
-        auto loaded = UplinkClaim::load(claim_record_path(copt.runtime_dir));
+        auto loaded = UplinkClaim::load(RuntimePaths{copt.runtime_dir}.network_claim());
         if (!loaded) {
             print({{"error", loaded.error().message}});
             return 1;

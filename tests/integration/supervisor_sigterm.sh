@@ -12,7 +12,7 @@
 #     the guest ended the VM, QEMU was not killed first;
 #   - no process whose command line names the runtime_dir is left (pgrep -f);
 #   - runtime_dir holds no socket, no qemu.json, no overlay, no UEFI vars, no config drive;
-#     the logs (guest-console.log, qemu.log) and disk-identities.json may stay.
+#     the logs (guest-console.log, qemu.log) and disk-signatures.json may stay.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/supervisor_lib.sh"

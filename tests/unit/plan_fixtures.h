@@ -2,7 +2,7 @@
 // Host facts and configs the plan and argv tests start from: plain structs, no I/O.
 #pragma once
 
-#include "rescuevm/plan.h"
+#include "rescuevm/core/plan.h"
 
 #include <string>
 

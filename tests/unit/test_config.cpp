@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for the config: TOML keys, every error path, kernel command line overrides.
-#include "rescuevm/config.h"
+#include "rescuevm/host/config_file.h"
+#include "rescuevm/core/config.h"
 
 #include <doctest/doctest.h>
 

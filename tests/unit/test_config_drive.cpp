@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of the config drive builders: meta_data.json, network_data.json, the user_data script.
-#include "rescuevm/config_drive.h"
+#include "rescuevm/configdrive/config_drive_iso.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

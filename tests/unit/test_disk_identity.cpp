@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of the disk identity guard: sector parsing, comparison, warnings, record, restore on images.
-#include "rescuevm/disk_identity.h"
+#include "rescuevm/core/runtime_paths.h"
+#include "rescuevm/signatures/disk_signatures.h"
 
 #include <doctest/doctest.h>
 
@@ -150,9 +151,9 @@ Bytes read_file(const std::filesystem::path &p)
     return Bytes(std::istreambuf_iterator<char>(in), {});
 }
 
-DiskIdentity mbr_identity(const std::string &name, const std::string &id)
+DiskSignature mbr_identity(const std::string &name, const std::string &id)
 {
-    DiskIdentity d;
+    DiskSignature d;
     d.name = name;
     d.path = "/dev/" + name;
     d.table = "dos";
@@ -269,7 +270,7 @@ TEST_CASE("compare finds a changed MBR signature, restorable")
 {
     auto changes = compare(mbr_identity("sdb", "1234abcd"), mbr_identity("sdb", "9f8e7d6c"));
     REQUIRE(changes.size() == 1);
-    CHECK(changes[0].kind == IdentityChange::Kind::disk_id);
+    CHECK(changes[0].kind == SignatureChange::Kind::disk_id);
     CHECK(changes[0].old_value == "1234abcd");
     CHECK(changes[0].new_value == "9f8e7d6c");
     CHECK(changes[0].restorable);
@@ -278,7 +279,7 @@ TEST_CASE("compare finds a changed MBR signature, restorable")
 
 TEST_CASE("compare finds GPT partition GUID changes and moved partitions")
 {
-    DiskIdentity before;
+    DiskSignature before;
     before.name = "sdc";
     before.path = "/dev/sdc";
     before.table = "gpt";
@@ -286,20 +287,20 @@ TEST_CASE("compare finds GPT partition GUID changes and moved partitions")
     before.partitions = {{1, "aaaaaaaa-0000-0000-0000-000000000001", "", 2048, 4095},
                          {2, "aaaaaaaa-0000-0000-0000-000000000002", "", 4096, 8191},
                          {3, "aaaaaaaa-0000-0000-0000-000000000003", "", 8192, 9999}};
-    DiskIdentity now = before;
+    DiskSignature now = before;
     now.partitions[0].guid = "bbbbbbbb-0000-0000-0000-000000000001";
     now.partitions[1].last_lba = 9000;
     now.partitions.pop_back();
 
     auto changes = compare(before, now);
     REQUIRE(changes.size() == 3);
-    CHECK(changes[0].kind == IdentityChange::Kind::partition_guid);
+    CHECK(changes[0].kind == SignatureChange::Kind::partition_guid);
     CHECK(changes[0].partition == 1);
     CHECK(changes[0].restorable);
-    CHECK(changes[1].kind == IdentityChange::Kind::partition_moved);
+    CHECK(changes[1].kind == SignatureChange::Kind::partition_moved);
     CHECK(changes[1].new_value == "sectors 4096-9000");
     CHECK_FALSE(changes[1].restorable);
-    CHECK(changes[2].kind == IdentityChange::Kind::partition_moved);
+    CHECK(changes[2].kind == SignatureChange::Kind::partition_moved);
     CHECK(changes[2].new_value == "gone");
 }
 
@@ -309,7 +310,7 @@ TEST_CASE("compare reports a changed table type alone, not restorable")
     now.table = "none";
     auto changes = compare(mbr_identity("sdb", "1234abcd"), now);
     REQUIRE(changes.size() == 1);
-    CHECK(changes[0].kind == IdentityChange::Kind::table);
+    CHECK(changes[0].kind == SignatureChange::Kind::table);
     CHECK_FALSE(changes[0].restorable);
 }
 
@@ -319,7 +320,7 @@ TEST_CASE("compare of lists reports a recorded disk that disappeared")
                            std::vector{mbr_identity("sdb", "1234abcd")});
     REQUIRE(changes.size() == 1);
     CHECK(changes[0].name == "sdc");
-    CHECK(changes[0].kind == IdentityChange::Kind::unreadable);
+    CHECK(changes[0].kind == SignatureChange::Kind::unreadable);
 }
 
 TEST_CASE("describe_change: one line naming disk, values, boot consequence and the fix")
@@ -334,8 +335,8 @@ TEST_CASE("describe_change: one line naming disk, values, boot consequence and t
     CHECK(line.find("0xc000000e") != std::string::npos);
     CHECK(line.find("rescuevm signatures restore sdb") != std::string::npos);
 
-    IdentityChange g;
-    g.kind = IdentityChange::Kind::disk_id;
+    SignatureChange g;
+    g.kind = SignatureChange::Kind::disk_id;
     g.name = "nvme0n1";
     g.path = "/dev/nvme0n1";
     g.table = "gpt";
@@ -346,7 +347,7 @@ TEST_CASE("describe_change: one line naming disk, values, boot consequence and t
     CHECK(line.find("winload.exe") != std::string::npos);
     CHECK(line.find("rescuevm signatures restore nvme0n1") != std::string::npos);
 
-    g.kind = IdentityChange::Kind::table;
+    g.kind = SignatureChange::Kind::table;
     g.old_value = "gpt";
     g.new_value = "none";
     line = describe_change(g);
@@ -354,28 +355,28 @@ TEST_CASE("describe_change: one line naming disk, values, boot consequence and t
     CHECK(line.find("does not rewrite partition tables") != std::string::npos);
 }
 
-TEST_CASE("identity_collisions: two selected disks with one signature")
+TEST_CASE("signature_collisions: two selected disks with one signature")
 {
-    auto w = identity_collisions({disk("sdb", "1234abcd"), disk("sdc", "1234ABCD"), disk("sdd", "55667788")}, "");
+    auto w = signature_collisions({disk("sdb", "1234abcd"), disk("sdc", "1234ABCD"), disk("sdd", "55667788")}, "");
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("sdb, sdc") != std::string::npos);
     CHECK(w[0].find("1234abcd") != std::string::npos);
     CHECK(w[0].find("Windows") != std::string::npos);
 }
 
-TEST_CASE("identity_collisions: a disk sharing the rescue image's identity")
+TEST_CASE("signature_collisions: a disk sharing the rescue image's identity")
 {
-    auto w = identity_collisions({disk("sdb", "1234abcd"), disk("sdc", "55667788")}, "55667788");
+    auto w = signature_collisions({disk("sdb", "1234abcd"), disk("sdc", "55667788")}, "55667788");
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("disk sdc") != std::string::npos);
     CHECK(w[0].find("rescue image") != std::string::npos);
 }
 
-TEST_CASE("identity_collisions: empty and all-zero identities never collide")
+TEST_CASE("signature_collisions: empty and all-zero identities never collide")
 {
-    CHECK(identity_collisions({disk("sdb", ""), disk("sdc", ""), disk("sdd", "00000000"),
+    CHECK(signature_collisions({disk("sdb", ""), disk("sdc", ""), disk("sdd", "00000000"),
                                disk("sde", "00000000")}, "").empty());
-    CHECK(identity_collisions({disk("sdb", "")}, "").empty());
+    CHECK(signature_collisions({disk("sdb", "")}, "").empty());
 }
 
 TEST_CASE("bitlocker_notices: one line per disk holding BitLocker partitions")
@@ -407,10 +408,10 @@ TEST_CASE("bitlocker_notices: one line per disk holding BitLocker partitions")
     CHECK(n[1].find("partitions sdc1, sdc2 are") != std::string::npos);
 }
 
-TEST_CASE("save_identities writes a private file that load_identities reads back")
+TEST_CASE("save_signatures writes a private file that load_signatures reads back")
 {
     TempDir dir;
-    DiskIdentity g;
+    DiskSignature g;
     g.name = "sdc";
     g.path = "/dev/sdc";
     g.table = "gpt";
@@ -418,14 +419,14 @@ TEST_CASE("save_identities writes a private file that load_identities reads back
     g.partitions = {{1, "e6333c22-b0b9-4c69-949b-c6b49f9e4c1c", "0fc63daf-8483-4772-8e79-3d69d8477de4", 2048, 10239}};
     g.logical_block_size = 4096;
     g.backup_header_lba = 4095;
-    std::vector<DiskIdentity> disks = {mbr_identity("sdb", "1234abcd"), g};
-    std::string path = identities_path(dir.path.string());
-    REQUIRE(save_identities(path, disks));
+    std::vector<DiskSignature> disks = {mbr_identity("sdb", "1234abcd"), g};
+    std::string path = RuntimePaths{dir.path.string()}.signatures();
+    REQUIRE(save_signatures(path, disks));
     struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
 
-    auto back = load_identities(path);
+    auto back = load_signatures(path);
     REQUIRE(back);
     REQUIRE(back->size() == 2);
     CHECK(compare(disks, *back).empty());
@@ -434,32 +435,32 @@ TEST_CASE("save_identities writes a private file that load_identities reads back
     CHECK((*back)[1].backup_header_lba == 4095);
 }
 
-TEST_CASE("load_identities names the file when it is missing or broken")
+TEST_CASE("load_signatures names the file when it is missing or broken")
 {
     TempDir dir;
-    auto missing = load_identities((dir.path / "nope.json").string());
+    auto missing = load_signatures((dir.path / "nope.json").string());
     REQUIRE_FALSE(missing);
     CHECK(missing.error().message.find("nope.json") != std::string::npos);
     write_file(dir.path / "bad.json", {'{', 'x'});
-    auto bad = load_identities((dir.path / "bad.json").string());
+    auto bad = load_signatures((dir.path / "bad.json").string());
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message.find("bad.json") != std::string::npos);
 }
 
-TEST_CASE("read_disk_identity on image files: MBR, GPT, no table")
+TEST_CASE("read_disk_signature on image files: MBR, GPT, no table")
 {
     TempDir dir;
     Bytes mbr = mbr_sector(0xdeadbeef, 0x07);
     mbr.resize(1024 * 1024, 0);
     write_file(dir.path / "mbr.img", mbr);
-    auto m = read_disk_identity((dir.path / "mbr.img").string());
+    auto m = read_disk_signature((dir.path / "mbr.img").string());
     REQUIRE(m);
     CHECK(m->table == "dos");
     CHECK(m->disk_id == "deadbeef");
     CHECK(m->name == "mbr.img");
 
     write_file(dir.path / "gpt.img", GptImage{}.build());
-    auto g = read_disk_identity((dir.path / "gpt.img").string());
+    auto g = read_disk_signature((dir.path / "gpt.img").string());
     REQUIRE(g);
     CHECK(g->table == "gpt");
     CHECK(g->disk_id == "f4d0c979-f72a-4dda-92c2-7a811e2a6b31");
@@ -469,15 +470,15 @@ TEST_CASE("read_disk_identity on image files: MBR, GPT, no table")
     CHECK(g->partitions[0].guid == "e6333c22-b0b9-4c69-949b-c6b49f9e4c1c");
 
     write_file(dir.path / "blank.img", Bytes(1024 * 1024, 0));
-    auto n = read_disk_identity((dir.path / "blank.img").string());
+    auto n = read_disk_signature((dir.path / "blank.img").string());
     REQUIRE(n);
     CHECK(n->table == "none");
     CHECK(n->disk_id.empty());
 
-    CHECK_FALSE(read_disk_identity((dir.path / "absent.img").string()));
+    CHECK_FALSE(read_disk_signature((dir.path / "absent.img").string()));
 }
 
-TEST_CASE("restore_identity puts an MBR signature back and changes nothing else")
+TEST_CASE("restore_signature puts an MBR signature back and changes nothing else")
 {
     TempDir dir;
     auto path = dir.path / "mbr.img";
@@ -485,66 +486,66 @@ TEST_CASE("restore_identity puts an MBR signature back and changes nothing else"
     original.resize(1024 * 1024, 0);
     original[100] = 0x42; // boot code the restore must not touch
     write_file(path, original);
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
 
     Bytes changed = original;
     put32(changed, 0x1B8, 0x9f8e7d6c);
     write_file(path, changed);
-    auto found = check_identities({*recorded});
+    auto found = check_signatures({*recorded});
     REQUIRE(found.size() == 1);
     CHECK(found[0].new_value == "9f8e7d6c");
 
-    auto report = restore_identity(*recorded);
+    auto report = restore_signature(*recorded);
     REQUIRE_MESSAGE(report, (report ? "" : report.error().message));
     CHECK(report->written);
     CHECK(read_file(path) == original);
-    CHECK(check_identities({*recorded}).empty());
+    CHECK(check_signatures({*recorded}).empty());
 
-    auto again = restore_identity(*recorded);
+    auto again = restore_signature(*recorded);
     REQUIRE(again);
     CHECK_FALSE(again->written);
 }
 
-TEST_CASE("restore_identity puts GPT disk and partition GUIDs back, sector 0 untouched")
+TEST_CASE("restore_signature puts GPT disk and partition GUIDs back, sector 0 untouched")
 {
     TempDir dir;
     auto path = dir.path / "gpt.img";
     GptImage img;
     Bytes original = img.build();
     write_file(path, original);
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
 
     GptImage windows = img;
     windows.disk_guid = hex("01020304 0506 0708 090a 0b0c0d0e0f10");
     windows.part_guids[0] = hex("11111111 2222 3333 4444 555555555555");
     write_file(path, windows.build());
-    CHECK(check_identities({*recorded}).size() == 2);
+    CHECK(check_signatures({*recorded}).size() == 2);
 
-    auto report = restore_identity(*recorded);
+    auto report = restore_signature(*recorded);
     REQUIRE_MESSAGE(report, (report ? "" : report.error().message));
     CHECK(report->written);
     CHECK(report->actions.size() == 2);
-    CHECK(check_identities({*recorded}).empty());
+    CHECK(check_signatures({*recorded}).empty());
     Bytes after = read_file(path);
     CHECK(std::equal(after.begin(), after.begin() + 512, original.begin()));
     CHECK(after == original);
 }
 
-TEST_CASE("restore_identity refuses a disk whose table type changed, and writes nothing")
+TEST_CASE("restore_signature refuses a disk whose table type changed, and writes nothing")
 {
     TempDir dir;
     auto path = dir.path / "disk.img";
     Bytes mbr = mbr_sector(0x1234abcd, 0x07);
     mbr.resize(1024 * 1024, 0);
     write_file(path, mbr);
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
 
     Bytes gpt = GptImage{}.build();
     write_file(path, gpt);
-    auto r = restore_identity(*recorded);
+    auto r = restore_signature(*recorded);
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("dos") != std::string::npos);
     CHECK(r.error().message.find("gpt") != std::string::npos);
@@ -553,18 +554,18 @@ TEST_CASE("restore_identity refuses a disk whose table type changed, and writes 
 
     Bytes blank(1024 * 1024, 0);
     write_file(path, blank);
-    CHECK_FALSE(restore_identity(*recorded));
+    CHECK_FALSE(restore_signature(*recorded));
     CHECK(read_file(path) == blank);
 }
 
-TEST_CASE("restore_identity leaves a moved partition alone and restores the rest")
+TEST_CASE("restore_signature leaves a moved partition alone and restores the rest")
 {
     TempDir dir;
     auto path = dir.path / "gpt.img";
     GptImage img;
     img.part_guids.push_back(hex("00112233 4455 6677 8899 aabbccddeeff"));
     write_file(path, img.build());
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
 
     GptImage windows = img;
@@ -573,10 +574,10 @@ TEST_CASE("restore_identity leaves a moved partition alone and restores the rest
     windows.last_partition_extra = 50;
     write_file(path, windows.build());
 
-    auto report = restore_identity(*recorded);
+    auto report = restore_signature(*recorded);
     REQUIRE_MESSAGE(report, (report ? "" : report.error().message));
     CHECK(report->written);
-    auto now = read_disk_identity(path.string());
+    auto now = read_disk_signature(path.string());
     REQUIRE(now);
     CHECK(now->disk_id == recorded->disk_id);
     REQUIRE(now->partitions.size() == 2);
@@ -588,13 +589,13 @@ TEST_CASE("restore_identity leaves a moved partition alone and restores the rest
     CHECK(mentioned);
 }
 
-TEST_CASE("restore_identity refuses a GPT whose backup header is not at the end")
+TEST_CASE("restore_signature refuses a GPT whose backup header is not at the end")
 {
     TempDir dir;
     auto path = dir.path / "gpt.img";
     GptImage img;
     write_file(path, img.build());
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
 
     GptImage windows = img;
@@ -602,23 +603,23 @@ TEST_CASE("restore_identity refuses a GPT whose backup header is not at the end"
     Bytes grown = windows.build();
     grown.resize(grown.size() + 1024 * 1024, 0); // the disk grew: backup header now mid-disk
     write_file(path, grown);
-    auto r = restore_identity(*recorded);
+    auto r = restore_signature(*recorded);
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("backup GPT header") != std::string::npos);
     CHECK(read_file(path) == grown);
 }
 
-TEST_CASE("restore_identity refuses a damaged record before touching the disk")
+TEST_CASE("restore_signature refuses a damaged record before touching the disk")
 {
     TempDir dir;
     auto path = dir.path / "mbr.img";
     Bytes mbr = mbr_sector(0x1234abcd, 0x07);
     mbr.resize(1024 * 1024, 0);
     write_file(path, mbr);
-    auto recorded = read_disk_identity(path.string());
+    auto recorded = read_disk_signature(path.string());
     REQUIRE(recorded);
     recorded->disk_id = "12zz";
-    auto r = restore_identity(*recorded);
+    auto r = restore_signature(*recorded);
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("damaged") != std::string::npos);
     CHECK(read_file(path) == mbr);

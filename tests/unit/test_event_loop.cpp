@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of EventLoop: timers, fd readiness, removal during dispatch, signals.
-#include "rescuevm/event_loop.h"
+#include "rescuevm/sys/event_loop.h"
 
 #include <doctest/doctest.h>
 

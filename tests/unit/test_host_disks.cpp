@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of the host disk inventory over the fixture sysfs/proc tree (fixtures/host).
-#include "rescuevm/host_inventory.h"
-#include "rescuevm/log.h"
-#include "rescuevm/procfs.h"
+#include "rescuevm/host/disks.h"
+#include "rescuevm/sys/log.h"
+#include "rescuevm/host/procfs.h"
 
 #include <doctest/doctest.h>
 

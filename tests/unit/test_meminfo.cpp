@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of MemTotal parsing from /proc/meminfo text and files.
-#include "rescuevm/host_inventory.h"
+#include "rescuevm/host/disks.h"
 
 #include <doctest/doctest.h>
 

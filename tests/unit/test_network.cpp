@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of the network module's pure rules: resolv.conf, gateways outside the prefix, uplink choice.
-#include "rescuevm/network.h"
+#include "rescuevm/host/network_facts.h"
+#include "rescuevm/core/uplink_rules.h"
+#include "rescuevm/net/uplink_claim.h"
+#include "rescuevm/host/dhcp_clients.h"
+#include "rescuevm/core/report.h"
 
 #include <doctest/doctest.h>
 

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <fnmatch.h>
+
 #include <algorithm>
 
 using namespace rescuevm;
@@ -191,4 +193,18 @@ TEST_CASE("image, firmware and network problems refuse the start with their mess
     c = config();
     c.network.mode = NetworkMode::none;
     CHECK(check(plan_vm(h, c), "network").ok);
+}
+
+TEST_CASE("glob_match matches exactly as fnmatch(3) with no flags")
+{
+    const char *patterns[] = {"sd*", "nvme*n*", "vd?", "loop[0-9]", "loop[!0-3]", "loop[^0-3]*", "a[]]b",
+                              "a[!]]b", "[a-c]*", "x\\*y", "*", "", "[", "a[b", "*[", "sd[a-]", "**n*1",
+                              "sd\\a", "[z-a]"};
+    const char *names[] = {"sda", "sdaa", "nvme0n1", "nvme10n12", "vda", "vdab", "loop3", "loop7", "loop37",
+                           "a]b", "abb", "ab", "c0", "x*y", "xay", "", "[", "a[b", "sd-", "sdb", "n1"};
+    for (const char *p : patterns)
+        for (const char *n : names) {
+            INFO("pattern \"", p, "\" name \"", n, "\"");
+            CHECK(rescuevm::glob_match(p, n) == (::fnmatch(p, n, 0) == 0));
+        }
 }

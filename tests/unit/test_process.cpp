@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of process: spawn with pidfd, fd allow-list, attach by start time, signals, reaping.
-#include "rescuevm/event_loop.h"
-#include "rescuevm/process.h"
+#include "rescuevm/sys/event_loop.h"
+#include "rescuevm/sys/process.h"
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // Golden tests of render_qemu_argv(): a plan in, the exact argv out (tests/unit/golden/*.argv).
 #include "plan_fixtures.h"
 
-#include "rescuevm/qemu_argv.h"
+#include "rescuevm/core/qemu_argv.h"
 
 #include <doctest/doctest.h>
 

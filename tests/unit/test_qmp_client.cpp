@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of QmpClient against a fake QMP server on the other end of a socketpair.
-#include "rescuevm/qmp_client.h"
+#include "rescuevm/agent/qmp_client.h"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of Secret (wiping, no copies, no printing) and of the admin password file checks.
-#include "rescuevm/secret.h"
+#include "rescuevm/host/admin_password.h"
+#include "rescuevm/core/secret.h"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Table tests of the supervisor policy: every (state, event) row that does something.
-#include "rescuevm/supervisor_policy.h"
+#include "rescuevm/core/supervisor_policy.h"
 
 #include <doctest/doctest.h>
 

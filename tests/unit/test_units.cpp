@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for sizes ("16GiB") and durations ("120s") in the config.
-#include "rescuevm/config.h"
+#include "rescuevm/core/config.h"
 
 #include <doctest/doctest.h>
 

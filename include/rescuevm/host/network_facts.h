@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Reads the server's uplink over netlink (links, addresses, routes), DNS and DHCP clients: NetworkFacts.
+#pragma once
+
+#include "rescuevm/core/config.h"
+#include "rescuevm/core/error.h"
+#include "rescuevm/core/host_facts.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rescuevm {
+
+// Where read_network_facts() looks. Roots are parameters so tests can use fixture trees.
+struct NetworkOptions {
+    std::string uplink = "auto";                   // interface name, or "auto"
+    Addressing addressing = Addressing::auto_;     // dhcp/static force NetworkFacts::dhcp
+    std::string resolv_conf = "/etc/resolv.conf";
+    std::string proc_root = "/proc";               // DHCP clients (/proc/<pid>/cmdline)
+    std::string sys_root = "/sys";                 // macvtap support (/sys/class/macvtap)
+    std::string modules_root = "/lib/modules";     // macvtap as a loadable module
+    std::string networkd_leases = "/run/systemd/netif/leases";
+};
+
+NetworkOptions network_options(const Config &config);
+
+// Reads links, addresses and routes with libnl-route-3 (one netlink dump each),
+// DNS from resolv.conf and DHCP clients from procfs. Changes nothing.
+// An error only when netlink itself cannot be used; everything wrong with the
+// uplink is reported in NetworkFacts::problem (empty when the uplink can be claimed).
+Result<NetworkFacts> read_network_facts(const NetworkOptions &options);
+
+// The nameserver addresses of a resolv.conf, in order, without duplicates.
+std::vector<std::string> parse_resolv_conf(std::string_view text);
+
+} // namespace rescuevm

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// UplinkClaim: hands the server's uplink to the VM through a passthru macvtap, and gives it back exactly.
+#pragma once
+
+#include "rescuevm/core/error.h"
+#include "rescuevm/core/host_facts.h"
+#include "rescuevm/sys/unique_fd.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace rescuevm {
+
+struct ClaimOptions {
+    std::string macvtap_name = "rvtap0";
+    std::string runtime_dir = "/run/rescuevm"; // holds the record (network-claim.json, 0600)
+    std::string proc_root = "/proc";           // DHCP clients, /proc/sys for sysctls
+    std::string sys_root = "/sys";             // /sys/class/net/<macvtap>/macvtap/tapN/dev
+    std::string dev_dir = "/dev";              // where devtmpfs puts tapN
+    std::string node_dir;                      // mknod fallback when dev_dir is not writable;
+                                               // "" means <runtime_dir>/dev
+};
+
+struct ClaimRecord; // src/net/claim_record.h
+
+// The host's claim on the uplink handed to the VM: while it lives, the uplink
+// carries a passthru macvtap with the uplink's MAC and no host address, route,
+// IPv6 link-local or DHCP client. Everything it changed is recorded (in memory
+// and in a 0600 JSON file) before the first change, so release() -- here or in a
+// restarted agent through load() -- puts the host back exactly.
+class UplinkClaim {
+public:
+    // Checks everything first (facts.problem, free macvtap name, no other
+    // macvlan/macvtap on the uplink, no earlier record, systemd-networkd not
+    // managing it) and refuses without changing anything; a failure midway rolls
+    // back the steps already done. Order: record file, macvtap (IPv6 off on it),
+    // /dev/tapN, stop DHCP clients, uplink sysctls, delete routes then addresses.
+    static Result<UplinkClaim> claim(const NetworkFacts &facts, const ClaimOptions &options);
+
+    // A claim recorded by an earlier agent (crashed or killed): nullopt when there
+    // is no record file. The returned claim has no tap fd; call release().
+    static Result<std::optional<UplinkClaim>> load(const std::string &record_path);
+
+    UplinkClaim(UplinkClaim &&) noexcept;
+    UplinkClaim &operator=(UplinkClaim &&) noexcept;
+    UplinkClaim(const UplinkClaim &) = delete;
+    UplinkClaim &operator=(const UplinkClaim &) = delete;
+    // Releases a claim still held (logged as a warning: callers should release
+    // explicitly after QEMU has exited, or detach() when QEMU outlives them).
+    ~UplinkClaim();
+
+    // Puts everything back: closes the tap, deletes the macvtap, restores the
+    // sysctls, re-adds addresses, then routes without gateway, then routes with a
+    // gateway, default routes last; restarts the DHCP clients that were stopped;
+    // removes the record. Idempotent; every step is tried even when one fails and
+    // the error lists what could not be restored (the record is then kept).
+    Result<void> release();
+
+    // Forgets the claim without releasing it: the tap fd is closed, the record file
+    // stays, so a later agent can re-attach to a QEMU that outlives this one, or
+    // release() through load(). The destructor then does nothing.
+    void detach();
+
+    bool claimed() const;
+    int tap_fd() const;                    // -1 after release or after load()
+    const std::string &tap_path() const;   // "/dev/tap7"
+    const std::string &macvtap() const;    // "rvtap0"
+    int macvtap_ifindex() const;
+    const std::string &uplink() const;
+    const std::string &mac() const;
+    const std::string &record_path() const;
+    nlohmann::json record_json() const;    // the record as written to the file
+
+private:
+    UplinkClaim();
+    std::unique_ptr<ClaimRecord> record_;
+    UniqueFd tap_;
+    bool claimed_ = false;
+};
+
+} // namespace rescuevm
