@@ -1,32 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The agent's executor: one event loop; QMP, pidfd, signals, timers and the control
-// socket become policy events, and the policy's actions are carried out here.
+// The agent's executor: events become policy events, the policy's actions are carried out here, nothing else decides.
 #include "rescuevm/agent/agent.h"
 
 #include "rescuevm/configdrive/config_drive_iso.h"
-#include "rescuevm/agent/control.h"
-#include "rescuevm/signatures/disk_signatures.h"
-#include "rescuevm/sys/event_loop.h"
-#include "rescuevm/sys/log.h"
-#include "rescuevm/net/uplink_claim.h"
-#include "rescuevm/sys/process.h"
 #include "rescuevm/core/qemu_argv.h"
-#include "rescuevm/agent/qmp_client.h"
-#include "rescuevm/core/secret.h"
-#include "rescuevm/agent/session_files.h"
-#include "rescuevm/core/supervisor_policy.h"
+#include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/sys/log.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <csignal>
-#include <fstream>
-#include <set>
+#include <cstring>
 
 namespace rescuevm {
 namespace {
@@ -34,114 +21,70 @@ namespace {
 namespace sv = supervisor;
 using namespace std::chrono_literals;
 
-constexpr auto kQmpConnectDeadline = 30s;
 constexpr auto kQmpCommandDeadline = 30s;
+constexpr auto kReplyDeadline = 10s;      // a `vm ...` answer: QEMU's, or that it did not answer
+constexpr auto kPrepareDeadline = 120s;   // disks, signatures, files, uplink hand-over
+constexpr auto kSignaturesDeadline = 30s; // reading every passed disk's first sectors
+constexpr auto kHousekeeping = 5s;
 
-std::int64_t now_ms()
+const char *signal_name(int signo)
+{
+    const char *name = ::sigabbrev_np(signo);
+    return name ? name : "?";
+}
+
+std::string json_text(const nlohmann::json &j, const char *key)
+{
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::uint64_t json_u64(const nlohmann::json &j, const char *key)
+{
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+} // namespace
+
+Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover)
+    : plan_(plan), loop_(loop), takeover_(std::move(takeover)),
+      control_(loop, [this](std::uint64_t c, const ControlRequest &r) { on_control(c, r); }), notifier_(loop),
+      worker_(loop), started_(std::chrono::steady_clock::now())
+{
+    session_uuid_ = fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000");
+    for (const DiskInfo *d : plan_.passed())
+        seen_disk_ids_[d->name] = d->disk_id;
+}
+
+Agent::~Agent() = default;
+
+std::int64_t Agent::now_ms() const
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
-sv::Params policy_params(const Config &cfg)
-{
-    sv::Params p;
-    p.restart_on_poweroff = cfg.supervisor.on_guest_poweroff == OnGuestPoweroff::restart;
-    p.network = cfg.network.mode == NetworkMode::macvtap;
-    p.shutdown_timeout = std::chrono::duration_cast<sv::Millis>(cfg.supervisor.shutdown_timeout);
-    if (cfg.supervisor.max_session)
-        p.max_session = std::chrono::duration_cast<sv::Millis>(*cfg.supervisor.max_session);
-    return p;
-}
-
-class Agent {
-public:
-    Agent(const Plan &plan, EventLoop &loop)
-        : plan_(plan), cfg_(plan.config), loop_(loop), params_(policy_params(cfg_)),
-          control_(loop, [this](std::uint64_t c, const nlohmann::json &r) { on_control(c, r); }),
-          log_(log::get("supervisor")), started_(std::chrono::steady_clock::now())
-    {
-        paths_.dir = cfg_.paths.runtime_dir;
-        session_uuid_ = new_session_uuid();
-    }
-
-    int run();
-
-private:
-    // Events in, actions out.
-    void feed(const sv::Event &event);
-    void execute(const sv::Action &action);
-
-    // Actions.
-    void spawn_qemu();
-    void qmp(const std::string &command);
-    void screendump(const std::string &path, std::uint64_t reply_to);
-    void check_signatures(const std::string &when);
-    void claim_network();
-    void release_network();
-    void finish(int code);
-
-    // Event sources.
-    void watch_qemu();
-    void connect_qmp();
-    void on_qmp_event(const QmpEvent &event);
-    void on_qemu_exit();
-    void on_control(std::uint64_t client, const nlohmann::json &request);
-    nlohmann::json status_json() const;
-
-    bool reattach();
-    void release_stale_claim();
-    void record_identities();
-    void start_watchdog();
-    std::string new_session_uuid() const;
-
-    const Plan &plan_;
-    const Config &cfg_;
-    EventLoop &loop_;
-    sv::Params params_;
-    sv::State state_;
-    RuntimePaths paths_;
-    std::string session_uuid_;
-    ControlServer control_;
-    std::shared_ptr<spdlog::logger> log_;
-    std::chrono::steady_clock::time_point started_;
-
-    std::optional<ProcessHandle> qemu_;
-    WatchId qemu_watch_ = 0;
-    std::unique_ptr<QmpClient> qmp_;
-    std::optional<UplinkClaim> net_;
-    UniqueFd tap_;                      // the tap fd given to each QEMU of this session
-    std::map<sv::Timer, TimerId> timers_;
-    std::vector<DiskSignature> identities_;
-    std::vector<SignatureChange> changes_;
-    std::set<std::string> warned_;
-    std::optional<std::uint64_t> replying_to_;
-    std::optional<int> exit_code_;
-    bool ready_notified_ = false;
-    bool quitting_ = false;            // `quit` sent: the QMP connection is expected to end
-};
-
-std::string Agent::new_session_uuid() const
-{
-    auto uuid = fresh_instance_uuid();
-    return uuid ? *uuid : "00000000-0000-4000-8000-000000000000";
-}
-
 int Agent::run()
 {
-    if (auto r = control_.listen(paths_.control_socket()); !r)
-        log_->warn("{}; `rescuevm status` and `rescuevm vm` will not work, ignoring", r.error().message);
-    auto sig = loop_.watch_signals({SIGTERM, SIGINT}, [this](int) { feed(sv::StopRequested{}); });
-    if (!sig) {
-        log_->error("{}", sig.error().message);
+    auto log = log::get("supervisor");
+    if (auto r = control_.listen(plan_.paths.control_socket()); !r)
+        log->warn("{}; `rescuevm status` and `rescuevm vm` will not work until it can be made, ignoring",
+                  r.error().message);
+    if (auto r = worker_.start(); !r) {
+        log->error("{}", r.error().message);
         return 1;
     }
-    ::signal(SIGPIPE, SIG_IGN);
-    ::signal(SIGHUP, SIG_IGN); // a serial console hang-up must not end the session
-    start_watchdog();
-    if (!reattach()) {
-        record_identities();
+    watch_signals();
+    notifier_.start_watchdog();
+    housekeeping_timer_ = loop_.add_timer(kHousekeeping, [this] { housekeeping(); });
+    notifier_.ready(takeover_ ? "agent up; re-attaching to the running VM" : "agent up; starting the VM");
+    if (takeover_) {
+        reattach();
+    } else {
+        log->info("starting a new session: a fresh overlay and UEFI variables");
+        reset_session_files(plan_.paths);
         feed(sv::SessionStarted{});
     }
     if (exit_code_)
@@ -149,13 +92,36 @@ int Agent::run()
     return loop_.run();
 }
 
+void Agent::watch_signals()
+{
+    auto stop = loop_.watch_signals({SIGTERM, SIGINT}, [this](int) { feed(sv::StopRequested{}); });
+    if (!stop)
+        log::get("supervisor")->error("{}", stop.error().message);
+    ::signal(SIGPIPE, SIG_IGN);
+    // Every other signal that would end us by default is logged and ignored: a stray
+    // SIGUSR1 (or a serial console hang-up) must not end the session.
+    auto others = loop_.watch_signals({SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGXCPU,
+                                       SIGXFSZ, SIGQUIT, SIGTRAP, SIGSTKFLT},
+                                      [](int signo) {
+        log::get("supervisor")->warn("received SIG{}: ignored (only SIGTERM or SIGINT stop the agent)",
+                                     signal_name(signo));
+    });
+    if (!others)
+        log::get("supervisor")->warn("{}, ignoring", others.error().message);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig)
+        ::signal(sig, SIG_IGN); // spawn() gives children default dispositions back
+}
+
 void Agent::feed(const sv::Event &event)
 {
-    sv::Step step = sv::transition(state_, event, params_, now_ms());
+    sv::Step step = sv::transition(state_, event, plan_.supervision, now_ms());
     bool boots_changed = step.state.boots != state_.boots;
     state_ = std::move(step.state);
     if (boots_changed && qemu_)
-        save_qemu_record(paths_, {qemu_->pid, qemu_->start_time, session_uuid_, state_.boots});
+        if (auto r = save_qemu_record(plan_.paths, {qemu_->pid(), qemu_->start_time(), session_uuid_, state_.boots,
+                                                    qemu_argv_});
+            !r)
+            log::get("supervisor")->warn("{}, ignoring", r.error().message);
     for (const auto &action : step.actions) {
         execute(action);
         if (exit_code_)
@@ -165,22 +131,25 @@ void Agent::feed(const sv::Event &event)
 
 void Agent::execute(const sv::Action &action)
 {
+    auto log = log::get("supervisor");
     std::visit(
         [&](const auto &a) {
             using A = std::decay_t<decltype(a)>;
             if constexpr (std::is_same_v<A, sv::Log>) {
                 if (a.level == 0)
-                    log_->info("{}", a.message);
+                    log->info("{}", a.message);
                 else if (a.level == 1)
-                    log_->warn("{}", a.message);
+                    log->warn("{}", a.message);
                 else
-                    log_->error("{}", a.message);
+                    log->error("{}", a.message);
+            } else if constexpr (std::is_same_v<A, sv::PrepareStart>) {
+                prepare_start();
             } else if constexpr (std::is_same_v<A, sv::SpawnQemu>) {
                 spawn_qemu();
             } else if constexpr (std::is_same_v<A, sv::Qmp>) {
-                qmp(a.command);
+                qmp(a);
             } else if constexpr (std::is_same_v<A, sv::Screendump>) {
-                screendump(fmt::format("{}/panic-{}.ppm", paths_.dir, state_.panics), 0);
+                panic_screenshot(a.slot);
             } else if constexpr (std::is_same_v<A, sv::StartTimer>) {
                 if (auto it = timers_.find(a.timer); it != timers_.end())
                     loop_.cancel_timer(it->second);
@@ -196,438 +165,413 @@ void Agent::execute(const sv::Action &action)
                 }
             } else if constexpr (std::is_same_v<A, sv::KillQemu>) {
                 if (qemu_)
-                    (void)send_signal(qemu_->pidfd.get(), SIGKILL);
-            } else if constexpr (std::is_same_v<A, sv::CheckDiskIdentities>) {
+                    qemu_->kill();
+            } else if constexpr (std::is_same_v<A, sv::CheckSignatures>) {
                 check_signatures(a.when);
-            } else if constexpr (std::is_same_v<A, sv::ClaimNetwork>) {
-                claim_network();
             } else if constexpr (std::is_same_v<A, sv::ReleaseNetwork>) {
                 release_network();
             } else if constexpr (std::is_same_v<A, sv::Notify>) {
-                std::string msg = fmt::format("STATUS={}", a.status);
-                if (a.ready && !ready_notified_) {
-                    msg = "READY=1\n" + msg;
-                    ready_notified_ = true;
-                }
-                sd_notify(0, msg.c_str());
+                notifier_.status(a.status);
             } else if constexpr (std::is_same_v<A, sv::ExitAgent>) {
                 finish(a.code);
             } else if constexpr (std::is_same_v<A, sv::Reply>) {
-                if (replying_to_)
-                    control_.respond(*replying_to_, {{"ok", a.ok}, {a.ok ? "message" : "error", a.message}});
+                auto reply = a.ok ? control_ok(a.message) : control_error(a.message);
+                if (replying_to_) {
+                    control_.respond(*replying_to_, reply);
+                } else if (start_reply_to_) {
+                    control_.respond(*start_reply_to_, reply);
+                    start_reply_to_.reset();
+                }
             }
         },
         action);
 }
 
-void Agent::claim_network()
+std::vector<std::string> Agent::expected_disk_ids() const
 {
-    if (cfg_.network.mode == NetworkMode::none || net_)
-        return;
-    ClaimOptions options;
-    options.runtime_dir = paths_.dir;
-    auto claim = UplinkClaim::claim(plan_.host.network, options);
-    if (!claim) {
-        log_->error("cannot hand the uplink to the VM: {}", claim.error().message);
-        return;
+    std::vector<std::string> ids;
+    for (const DiskInfo *d : plan_.passed()) {
+        auto it = seen_disk_ids_.find(d->name);
+        ids.push_back(it == seen_disk_ids_.end() ? d->disk_id : it->second);
     }
-    net_ = std::move(*claim);
-    tap_.reset(::fcntl(net_->tap_fd(), F_DUPFD_CLOEXEC, 3));
-    log_->info("uplink {} ({}) handed to the VM through macvtap {} ({}); the host no longer speaks on it; "
-               "use the serial console",
-               net_->uplink(), net_->mac(), net_->macvtap(), net_->tap_path());
+    return ids;
 }
 
-void Agent::release_network()
+void Agent::prepare_start()
 {
-    tap_.reset();
-    if (!net_)
-        return;
-    std::string uplink = net_->uplink();
-    if (auto r = net_->release(); !r)
-        log_->error("could not give the uplink {} back to the host completely: {}", uplink, r.error().message);
-    else
-        log_->info("uplink {} is the host's again: addresses and routes restored", uplink);
-    net_.reset();
+    StartInputs in;
+    in.plan = plan_;
+    in.expected_disk_ids = expected_disk_ids();
+    in.record_signatures = signatures_.empty() && !plan_.passed().empty();
+    in.claim_uplink = plan_.network.mode == NetworkMode::macvtap && !net_;
+    log::get("supervisor")->info("checking the {} passed disk(s) again and locking them{}", plan_.passed().size(),
+                                 in.claim_uplink ? "; handing the uplink to the VM" : "");
+    worker_.run<PreparedStart>(
+        "preparing the VM start", kPrepareDeadline, [in] { return rescuevm::prepare_start(in); },
+        [this](Result<PreparedStart> prepared) {
+            if (!prepared) {
+                feed(sv::StartRefused{prepared.error().message});
+                return;
+            }
+            if (prepared->claim) {
+                net_.emplace(std::move(*prepared->claim));
+                prepared->claim.reset();
+                log::get("supervisor")->info("uplink {} ({}) handed to the VM through macvtap {} ({}); the host no "
+                                             "longer speaks on it; use the serial console",
+                                             net_->uplink(), net_->mac(), net_->macvtap(), net_->tap_path());
+            }
+            if (!prepared->signatures.empty()) {
+                signatures_ = prepared->signatures;
+                for (const auto &d : signatures_)
+                    log::get("signatures")->info("recorded {} signature: {} {}", d.name, d.table,
+                                                 d.disk_id.empty() ? "-" : d.disk_id);
+            }
+            prepared_.emplace(std::move(*prepared));
+            feed(sv::StartPrepared{});
+        },
+        [](PreparedStart &&late) { abandon_start(std::move(late)); });
 }
 
 void Agent::spawn_qemu()
 {
-    if (cfg_.network.mode == NetworkMode::macvtap && !tap_) {
-        log_->error("the VM is not started: it has no network (see the error above); fix it, then `rescuevm vm start`");
-        state_.vm = sv::VmState::failed;
-        return;
+    auto log = log::get("qemu");
+    auto fail_spawn = [this](const std::string &why) {
+        prepared_.reset();
+        loop_.add_timer(0ms, [this, why] { feed(sv::SpawnFailed{why}); });
+    };
+    if (!prepared_)
+        return fail_spawn("the start was not prepared");
+    if (net_ && net_->tap_fd() < 0) {
+        ClaimOptions options;
+        options.runtime_dir = plan_.paths.dir;
+        if (auto r = net_->open_tap(options); !r)
+            return fail_spawn(r.error().message);
     }
-    auto files = prepare_session_files(plan_, paths_);
-    if (!files) {
-        log_->error("the VM is not started: {}", files.error().message);
-        state_.vm = sv::VmState::failed;
-        return;
-    }
-    Session session;
-    session.uuid = session_uuid_;
-    session.paths = paths_;
-    session.tap_fd = tap_ ? kTapFdInQemu : -1;
-    session.vhost_net = plan_.host.vhost_net;
-    session.config_drive = files->config_drive;
+    Session session = session_for(plan_, session_uuid_);
     auto argv = render_qemu_argv(plan_, session);
-    if (!argv) {
-        log_->error("the VM is not started: {}", argv.error().message);
-        state_.vm = sv::VmState::failed;
-        return;
-    }
-    log::get("qemu")->debug("starting {}", shell_quote(*argv));
+    if (!argv)
+        return fail_spawn(argv.error().message);
     SpawnOptions options;
     options.argv = *argv;
-    options.stdout_path = paths_.qemu_log();
-    options.stderr_path = paths_.qemu_log();
-    if (tap_)
-        options.keep_fds.push_back({tap_.get(), kTapFdInQemu});
-    auto process = spawn(options);
-    if (!process) {
-        log_->error("cannot start QEMU: {}", process.error().message);
-        // Reported as an event of its own, after the actions of this step.
-        loop_.add_timer(0ms, [this] { feed(sv::QemuExited{"could not be started"}); });
+    options.stdout_path = plan_.paths.qemu_log();
+    options.stderr_path = plan_.paths.qemu_log();
+    if (session.tap_fd >= 0 && net_)
+        options.keep_fds.push_back({net_->tap_fd(), session.tap_fd});
+    for (std::size_t i = 0; i < prepared_->disks.size() && i < session.disk_fds.size(); ++i)
+        options.keep_fds.push_back({prepared_->disks[i].fd.get(), session.disk_fds[i]});
+    log->debug("starting {}", shell_quote(*argv));
+    auto instance = QemuInstance::spawn(loop_, *this, options, plan_.paths.qmp_socket());
+    prepared_.reset(); // QEMU holds its own copies of the disk fds now
+    if (!instance) {
+        log->error("cannot start QEMU: {}", instance.error().message);
+        return fail_spawn(instance.error().message);
+    }
+    qemu_ = std::move(*instance);
+    qemu_argv_ = *argv;
+    qmp_negotiated_once_ = false;
+    if (auto r = save_qemu_record(plan_.paths, {qemu_->pid(), qemu_->start_time(), session_uuid_, state_.boots,
+                                                qemu_argv_});
+        !r)
+        log->error("{}; a restarted agent will find this QEMU by its command line instead", r.error().message);
+    log->info("QEMU started, pid {}; guest console in {}", qemu_->pid(), plan_.paths.guest_console());
+}
+
+void Agent::qmp(const sv::Qmp &command)
+{
+    std::optional<std::uint64_t> client = command.reply ? replying_to_ : std::nullopt;
+    auto answer = [this, client](const nlohmann::json &reply) {
+        if (client)
+            control_.respond(*client, reply);
+    };
+    if (!qemu_) {
+        answer(control_error("QEMU is not running"));
         return;
     }
-    qemu_ = std::move(*process);
-    quitting_ = false;
-    save_qemu_record(paths_, {qemu_->pid, qemu_->start_time, session_uuid_, state_.boots});
-    log::get("qemu")->info("QEMU started, pid {}; guest console in {}", qemu_->pid, paths_.guest_console());
-    watch_qemu();
-    connect_qmp();
-}
-
-void Agent::watch_qemu()
-{
-    auto watch = loop_.add_fd(qemu_->pidfd.get(), EPOLLIN, [this](std::uint32_t) { on_qemu_exit(); });
-    qemu_watch_ = watch ? *watch : 0;
-}
-
-void Agent::connect_qmp()
-{
-    qmp_ = std::make_unique<QmpClient>(loop_);
-    qmp_->on_event([this](const QmpEvent &e) { on_qmp_event(e); });
-    qmp_->on_ready([this] {
-        log::get("qmp")->debug("QMP negotiated");
-        feed(sv::QmpReady{});
-    });
-    qmp_->on_disconnect([this](const Error &e) {
-        log::get("qmp")->debug("QMP connection ended: {}", e.message);
-        // QEMU's exit is reported by its pidfd; a live QEMU gets a new connection. Poll the
-        // pidfd, never reap here: on_qemu_exit() reaps and logs the exit status.
-        pollfd ended{qemu_ ? qemu_->pidfd.get() : -1, POLLIN, 0};
-        if (qemu_ && !quitting_ && ::poll(&ended, 1, 0) == 0) {
-            feed(sv::QmpLost{});
-            loop_.add_timer(1s, [this] {
-                if (qemu_ && qmp_ && !qmp_->ready())
-                    qmp_->connect(paths_.qmp_socket(), kQmpConnectDeadline);
-            });
+    if (command.command == "quit") {
+        qemu_->expect_exit();
+        if (!qemu_->qmp_ready()) {
+            // QEMU ends cleanly on SIGTERM; without QMP that is the way to `quit`.
+            qemu_->terminate();
+            return;
         }
-    });
-    qmp_->connect(paths_.qmp_socket(), kQmpConnectDeadline);
+    }
+    std::string name = command.command;
+    std::string done = command.reply_message;
+    qemu_->command(name, nlohmann::json::object(), command.reply ? kReplyDeadline : kQmpCommandDeadline,
+                   [this, name, done, answer](Result<nlohmann::json> reply) {
+                       if (!reply) {
+                           if (name != "quit") // QEMU may close the socket before answering
+                               log::get("qmp")->warn("{} failed: {}", name, reply.error().message);
+                           answer(control_error(fmt::format("QEMU did not carry out {}: {}", name,
+                                                            reply.error().message)));
+                           return;
+                       }
+                       answer(control_ok(done.empty() ? name + " done" : done));
+                       if (name == "cont")
+                           feed(sv::GuestResumed{});
+                   });
 }
 
-void Agent::qmp(const std::string &command)
+void Agent::panic_screenshot(unsigned slot)
 {
-    if (command == "quit")
-        quitting_ = true;
-    if (!qmp_ || !qmp_->ready()) {
-        // QEMU ends cleanly on SIGTERM; without QMP that is the way to `quit`.
-        if (command == "quit" && qemu_)
-            (void)send_signal(qemu_->pidfd.get(), SIGTERM);
+    if (!qemu_)
+        return;
+    std::string path = fmt::format("{}/panic-{}.ppm", plan_.paths.dir, slot);
+    qemu_->command("screendump", {{"filename", path}}, kQmpCommandDeadline, [path](Result<nlohmann::json> r) {
+        if (r)
+            log::get("supervisor")->info("screenshot of the crashed guest saved to {}", path);
         else
-            log::get("qmp")->warn("cannot send {}: QMP is not connected, ignoring", command);
-        return;
-    }
-    qmp_->execute(command, nlohmann::json::object(), kQmpCommandDeadline,
-                  [this, command](Result<nlohmann::json> reply) {
-                      if (!reply) {
-                          if (command != "quit") // QEMU may close the socket before answering
-                              log::get("qmp")->warn("{} failed: {}", command, reply.error().message);
-                          return;
-                      }
-                      if (command == "cont")
-                          feed(sv::GuestResumed{});
-                  });
+            log::get("supervisor")->warn("screenshot to {} failed: {}, ignoring", path, r.error().message);
+    });
 }
 
-void Agent::screendump(const std::string &path, std::uint64_t reply_to)
+void Agent::check_signatures(const std::string &when)
 {
-    if (!qmp_ || !qmp_->ready()) {
-        if (reply_to)
-            control_.respond(reply_to, {{"ok", false}, {"error", "QEMU is not running"}});
+    if (signatures_.empty())
         return;
-    }
-    qmp_->execute("screendump", {{"filename", path}}, kQmpCommandDeadline,
-                  [this, path, reply_to](Result<nlohmann::json> reply) {
-                      if (reply)
-                          log_->info("screenshot of the VM saved to {}", path);
-                      else
-                          log_->warn("screenshot to {} failed: {}", path, reply.error().message);
-                      if (reply_to)
-                          control_.respond(reply_to, reply ? nlohmann::json{{"ok", true}, {"message", path}}
-                                                           : nlohmann::json{{"ok", false},
-                                                                            {"error", reply.error().message}});
-                  });
+    std::vector<DiskSignature> recorded = signatures_;
+    worker_.run<std::vector<SignatureChange>>(
+        "reading the passed disks' signatures", kSignaturesDeadline,
+        [recorded]() -> Result<std::vector<SignatureChange>> { return rescuevm::check_signatures(recorded); },
+        [this, when](Result<std::vector<SignatureChange>> changes) {
+            if (!changes) {
+                log::get("signatures")->warn("{} (when {}); the VM is not affected, ignoring", changes.error().message,
+                                             when);
+                return;
+            }
+            changes_.clear();
+            changes_.swap(changes.value());
+            for (const auto &change : changes_) {
+                if (change.kind == SignatureChange::Kind::disk_id)
+                    seen_disk_ids_[change.name] = change.new_value == "00000000" ? "" : change.new_value;
+                std::string line = describe_change(change);
+                if (warned_.insert(line).second)
+                    log::get("signatures")->warn("{} (seen when {})", line, when);
+            }
+        });
 }
 
-void Agent::on_qmp_event(const QmpEvent &e)
+void Agent::release_network()
+{
+    if (!net_)
+        return;
+    std::string uplink = net_->uplink();
+    if (auto r = net_->release(); !r)
+        log::get("supervisor")->error("could not give the uplink {} back to the host completely: {}", uplink,
+                                      r.error().message);
+    else
+        log::get("supervisor")->info("uplink {} is the host's again: addresses and routes restored", uplink);
+    net_.reset();
+}
+
+void Agent::finish(int code)
+{
+    if (finishing_)
+        return;
+    finishing_ = true;
+    // The agent's stop is a check of its own: with the VM already off the policy checks nothing
+    // on SIGTERM, and a disk changed meanwhile (e.g. by hand) would go unreported. Off the loop,
+    // bounded: a disk that does not answer must not hold the stop.
+    if (signatures_.empty())
+        return finish_now(code);
+    std::vector<DiskSignature> recorded = signatures_;
+    worker_.run<std::vector<SignatureChange>>(
+        "reading the passed disks' signatures at the stop", kSignaturesDeadline,
+        [recorded]() -> Result<std::vector<SignatureChange>> { return rescuevm::check_signatures(recorded); },
+        [this, code](Result<std::vector<SignatureChange>> changes) {
+            if (!changes) {
+                log::get("signatures")->warn("{}; not checked at the stop", changes.error().message);
+                return finish_now(code);
+            }
+            changes_.clear();
+            changes_.swap(changes.value());
+            for (const auto &change : changes_) {
+                std::string line = describe_change(change);
+                if (warned_.insert(line).second)
+                    log::get("signatures")->warn("{} (seen when the agent stopped)", line);
+                if (plan_.restore_signatures != RestoreSignatures::on_stop || !change.restorable)
+                    continue;
+                auto it = std::find_if(signatures_.begin(), signatures_.end(),
+                                       [&](const DiskSignature &d) { return d.name == change.name; });
+                if (it == signatures_.end())
+                    continue;
+                if (auto r = restore_signature(*it); r)
+                    log::get("signatures")->info("{}: recorded signature written back "
+                                                 "(supervisor.restore_signatures = on-stop)",
+                                                 it->name);
+                else
+                    log::get("signatures")->error("{}: {}", it->name, r.error().message);
+            }
+            finish_now(code);
+        });
+}
+
+void Agent::finish_now(int code)
+{
+    for (auto &[timer, id] : timers_)
+        loop_.cancel_timer(id);
+    timers_.clear();
+    loop_.cancel_timer(housekeeping_timer_);
+    control_.close();
+    remove_session_files(plan_.paths);
+    notifier_.stopping();
+    exit_code_ = code;
+    loop_.quit(code);
+}
+
+void Agent::reattach()
+{
+    auto log = log::get("supervisor");
+    const QemuRecord &record = takeover_->record;
+    auto instance = QemuInstance::attach(loop_, *this, record.pid, record.start_time, plan_.paths.qmp_socket());
+    if (!instance) {
+        log->info("QEMU of an earlier agent (pid {}) is gone ({}); starting a new session", record.pid,
+                  instance.error().message);
+        takeover_.reset();
+        remove_qemu_record(plan_.paths);
+        reset_session_files(plan_.paths);
+        feed(sv::SessionStarted{});
+        return;
+    }
+    log->info("found the VM of an earlier agent still running (QEMU pid {}); re-attaching without restarting it",
+              record.pid);
+    qemu_ = std::move(*instance);
+    qemu_argv_ = record.argv;
+    session_uuid_ = record.session_uuid;
+    // QEMU holds the macvtap's tap: the claim is taken over without opening it again
+    // (a second open would be a second queue that nobody reads).
+    if (auto claim = UplinkClaim::load(plan_.paths.network_claim()); claim && *claim)
+        net_.emplace(std::move(**claim));
+    else if (!claim)
+        log->error("{}", claim.error().message);
+    if (auto sigs = load_signatures(plan_.paths.signatures()))
+        signatures_ = std::move(*sigs);
+    // The state comes from QEMU's own answer (qmp_ready()).
+}
+
+void Agent::housekeeping()
+{
+    housekeeping_timer_ = loop_.add_timer(kHousekeeping, [this] { housekeeping(); });
+    if (!finishing_ && !control_.socket_present()) {
+        if (auto r = prepare_runtime_dir(plan_.paths.dir); !r)
+            log::get("supervisor")->error("{}", r.error().message);
+        else if (auto l = control_.listen(plan_.paths.control_socket()); !l)
+            log::get("supervisor")->error("the control socket is gone and cannot be made again: {}", l.error().message);
+        else
+            log::get("supervisor")->warn("the control socket {} was removed (runtime directory deleted?): made it "
+                                         "again",
+                                         plan_.paths.control_socket());
+        if (qemu_ && ::access(plan_.paths.qemu_record().c_str(), F_OK) != 0)
+            (void)save_qemu_record(plan_.paths,
+                                   {qemu_->pid(), qemu_->start_time(), session_uuid_, state_.boots, qemu_argv_});
+    }
+}
+
+// ---- QemuListener ----------------------------------------------------------------
+
+void Agent::qemu_exited(const std::string &how)
+{
+    qemu_.reset();
+    remove_qemu_record(plan_.paths);
+    feed(sv::QemuExited{how});
+}
+
+void Agent::qmp_ready()
+{
+    if (takeover_) {
+        unsigned boots = takeover_->record.boots;
+        takeover_.reset();
+        qmp_negotiated_once_ = true;
+        qemu_->command("query-status", nlohmann::json::object(), kQmpCommandDeadline,
+                       [this, boots](Result<nlohmann::json> r) {
+                           feed(sv::Reattached{r ? json_text(*r, "status") : std::string(), boots});
+                       });
+        return;
+    }
+    if (!qmp_negotiated_once_) {
+        qmp_negotiated_once_ = true;
+        feed(sv::QmpReady{});
+        return;
+    }
+    log::get("qmp")->info("QMP connection to QEMU made again");
+    feed(sv::QmpRestored{});
+}
+
+void Agent::qmp_event(const QmpEvent &e)
 {
     // QEMU's own timestamp (seconds.microseconds) lets bench/supervisor_bench.sh time the policy's reaction.
     log::get("qmp")->debug("event {} {} qemu_time={}.{:06}", e.name, e.data.dump(), e.timestamp_us / 1000000,
                            e.timestamp_us % 1000000);
-    bool guest = e.data.value("guest", false);
-    std::string reason = e.data.value("reason", "");
+    const nlohmann::json &data = e.data.is_object() ? e.data : nlohmann::json::object();
+    bool guest = data.contains("guest") && data["guest"].is_boolean() && data["guest"].get<bool>();
+    std::string reason = json_text(data, "reason");
     if (e.name == "RESET") {
         feed(sv::GuestReset{reason, guest});
     } else if (e.name == "SHUTDOWN") {
         feed(sv::GuestShutdown{reason, guest});
     } else if (e.name == "GUEST_PANICKED") {
         sv::GuestPanicked p;
-        const auto &info = e.data.value("info", nlohmann::json::object());
-        p.type = info.value("type", "");
-        p.code = info.value("arg1", std::uint64_t{0});
-        for (int i = 0; i < 4; ++i)
-            p.params[i] = info.value(fmt::format("arg{}", i + 2), std::uint64_t{0});
+        auto info = data.find("info");
+        if (info != data.end() && info->is_object()) {
+            p.type = json_text(*info, "type");
+            p.code = json_u64(*info, "arg1");
+            for (int i = 0; i < 4; ++i)
+                p.params[i] = json_u64(*info, fmt::format("arg{}", i + 2).c_str());
+        }
         feed(p);
+    } else if (e.name == "RESUME") {
+        feed(sv::GuestResumed{});
+    } else if (e.name == "BLOCK_IO_ERROR") {
+        std::string node = json_text(data, "node-name");
+        std::string device = node.empty() ? json_text(data, "device") : node;
+        std::string what = device;
+        unsigned index = 0;
+        if (std::sscanf(device.c_str(), "disk%u", &index) == 1 && index >= 1 && index <= plan_.passed().size())
+            what = fmt::format("disk {} ({})", index, plan_.passed()[index - 1]->name);
+        else if (device.starts_with("overlay") || device.starts_with("image"))
+            what = "the rescue image's overlay in " + plan_.paths.dir;
+        bool nospace = data.contains("nospace") && data["nospace"].is_boolean() && data["nospace"].get<bool>();
+        std::string detail = fmt::format("I/O error {} {}{}{}", json_text(data, "operation"), what,
+                                         nospace ? ": no space left" : "",
+                                         reason.empty() ? "" : " (" + reason + ")");
+        if (json_text(data, "action") == "stop")
+            feed(sv::GuestPaused{"io-error", detail});
+        else
+            log::get("qmp")->warn("{}; the guest was told", detail);
+    } else if (e.name == "STOP" && qemu_) {
+        qemu_->command("query-status", nlohmann::json::object(), kQmpCommandDeadline, [this](Result<nlohmann::json> r) {
+            if (r)
+                qmp_status(json_text(*r, "status"));
+        });
     }
 }
 
-void Agent::on_qemu_exit()
+void Agent::qmp_lost()
 {
-    if (!qemu_)
-        return;
-    auto status = try_reap(qemu_->pidfd.get());
-    std::string how = status && *status ? (*status)->describe() : "ended";
-    loop_.remove_fd(qemu_watch_);
-    qemu_watch_ = 0;
-    qemu_.reset();
-    if (qmp_)
-        qmp_->close();
-    remove_qemu_record(paths_);
-    log::get("qemu")->info("QEMU {}", how);
-    feed(sv::QemuExited{how});
+    feed(sv::QmpLost{});
 }
 
-void Agent::record_identities()
+void Agent::qmp_unresponsive(const std::string &detail)
 {
-    std::vector<DiskSignature> recorded;
-    if (auto old = load_signatures(paths_.signatures()))
-        recorded = std::move(*old);
-    std::vector<DiskSignature> now;
-    for (const DiskInfo *disk : plan_.passed()) {
-        // An identity recorded earlier in this rescue boot stays the reference.
-        auto it = std::find_if(recorded.begin(), recorded.end(),
-                               [&](const DiskSignature &d) { return d.path == disk->path && d.size_bytes == disk->size_bytes; });
-        if (it != recorded.end()) {
-            now.push_back(*it);
-            continue;
-        }
-        auto id = read_disk_signature(disk->path);
-        if (!id) {
-            log::get("signatures")->warn("cannot record the identity of {}: {}, ignoring", disk->name, id.error().message);
-            continue;
-        }
-        now.push_back(std::move(*id));
-    }
-    identities_ = std::move(now);
-    if (auto r = save_signatures(paths_.signatures(), identities_); !r)
-        log::get("signatures")->warn("{}, ignoring", r.error().message);
-    for (const auto &d : identities_)
-        log::get("signatures")->info("recorded {} identity: {} {}", d.name, d.table, d.disk_id.empty() ? "-" : d.disk_id);
+    feed(sv::QmpUnresponsive{detail});
 }
 
-void Agent::check_signatures(const std::string &when)
+void Agent::qmp_status(const std::string &status)
 {
-    if (identities_.empty())
-        return;
-    changes_ = rescuevm::check_signatures(identities_);
-    for (const auto &change : changes_) {
-        std::string line = describe_change(change);
-        if (warned_.insert(line).second)
-            log::get("signatures")->warn("{} (seen when {})", line, when);
-    }
+    if (!state_.qmp_answering)
+        feed(sv::QmpRestored{});
+    if (status != "running" && state_.vm == sv::VmState::running)
+        feed(sv::GuestPaused{status, ""});
 }
 
-void Agent::finish(int code)
-{
-    // The agent's stop is a check of its own: with the VM already off the policy checks nothing
-    // on SIGTERM, and a disk changed meanwhile (e.g. by hand) would go unreported.
-    check_signatures("the agent stopped");
-    if (cfg_.supervisor.restore_signatures == RestoreSignatures::on_stop && !identities_.empty()) {
-        for (const auto &change : rescuevm::check_signatures(identities_)) {
-            if (!change.restorable)
-                continue;
-            auto it = std::find_if(identities_.begin(), identities_.end(),
-                                   [&](const DiskSignature &d) { return d.name == change.name; });
-            if (it == identities_.end())
-                continue;
-            if (auto r = restore_signature(*it); r)
-                log::get("signatures")->info("{}: recorded identity written back (supervisor.restore_signatures = on-stop)",
-                                             it->name);
-            else
-                log::get("signatures")->error("{}: {}", it->name, r.error().message);
-        }
-    }
-    for (auto &[timer, id] : timers_)
-        loop_.cancel_timer(id);
-    timers_.clear();
-    control_.close();
-    remove_session_files(paths_);
-    sd_notify(0, "STOPPING=1");
-    exit_code_ = code;
-    loop_.quit(code);
-}
-
-void Agent::start_watchdog()
-{
-    std::uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
-        return;
-    auto period = std::chrono::milliseconds(usec / 2000);
-    auto beat = std::make_shared<std::function<void()>>();
-    *beat = [this, period, beat] {
-        sd_notify(0, "WATCHDOG=1");
-        loop_.add_timer(period, *beat);
-    };
-    loop_.add_timer(period, *beat);
-}
-
-void Agent::release_stale_claim()
-{
-    if (auto old = UplinkClaim::load(paths_.network_claim()); old && *old) {
-        log_->info("giving the uplink back to the host first (claimed by an earlier agent)");
-        if (auto r = (*old)->release(); !r)
-            log_->error("{}", r.error().message);
-    }
-}
-
-bool Agent::reattach()
-{
-    // With no VM to re-attach to, an uplink still claimed by an earlier agent goes back first.
-    auto record = load_qemu_record(paths_);
-    if (!record) {
-        release_stale_claim();
-        return false;
-    }
-    auto process = attach(record->pid, record->start_time);
-    if (!process) {
-        log_->info("QEMU of an earlier agent (pid {}) is gone; starting a new session", record->pid);
-        remove_qemu_record(paths_);
-        release_stale_claim();
-        return false;
-    }
-    log_->info("found the VM of an earlier agent still running (QEMU pid {}); re-attaching without restarting it",
-               record->pid);
-    qemu_ = std::move(*process);
-    session_uuid_ = record->session_uuid;
-    if (auto old = UplinkClaim::load(paths_.network_claim()); old && *old) {
-        net_ = std::move(**old);
-        tap_.reset(::open(net_->tap_path().c_str(), O_RDWR | O_CLOEXEC));
-    }
-    if (auto ids = load_signatures(paths_.signatures()))
-        identities_ = std::move(*ids);
-    state_.vm = sv::VmState::running;
-    state_.guest_ran = true;
-    state_.boots = record->boots;
-    state_.qemu_starts = 1;
-    state_.qemu_started_ms = now_ms();
-    watch_qemu();
-    qmp_ = std::make_unique<QmpClient>(loop_);
-    qmp_->on_event([this](const QmpEvent &e) { on_qmp_event(e); });
-    qmp_->on_ready([this] {
-        qmp_->execute("query-status", nlohmann::json::object(), kQmpCommandDeadline,
-                      [this](Result<nlohmann::json> r) {
-                          std::string status = r ? r->value("status", "") : "";
-                          log_->info("re-attached; the guest is {}", status.empty() ? "in an unknown state" : status);
-                          if (status == "prelaunch") {
-                              state_.vm = sv::VmState::starting;
-                              feed(sv::QmpReady{});
-                          } else if (status == "shutdown") {
-                              feed(sv::GuestShutdown{"guest-shutdown", true});
-                          } else if (status == "guest-panicked") {
-                              feed(sv::GuestPanicked{});
-                          }
-                          sd_notify(0, "READY=1\nSTATUS=VM running (re-attached)");
-                          ready_notified_ = true;
-                      });
-    });
-    qmp_->on_disconnect([this](const Error &e) {
-        log::get("qmp")->warn("QMP connection to the re-attached QEMU ended: {}", e.message);
-    });
-    qmp_->connect(paths_.qmp_socket(), kQmpConnectDeadline);
-    return true;
-}
-
-void Agent::on_control(std::uint64_t client, const nlohmann::json &request)
-{
-    std::string command = request.value("command", "");
-    if (command == "status") {
-        control_.respond(client, {{"ok", true}, {"status", status_json()}});
-    } else if (command == "vm") {
-        std::string action = request.value("action", "");
-        if (action == "screenshot") {
-            std::string path = request.value("path", "");
-            if (path.empty() || path[0] != '/')
-                return control_.respond(client, {{"ok", false}, {"error", "screenshot needs an absolute PATH"}});
-            return screendump(path, client);
-        }
-        replying_to_ = client;
-        feed(sv::Control{action});
-        replying_to_.reset();
-    } else {
-        control_.respond(client, {{"ok", false},
-                                  {"error", fmt::format("unknown command \"{}\": use status or vm", command)}});
-    }
-}
-
-nlohmann::json Agent::status_json() const
-{
-    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
-    nlohmann::json disks = nlohmann::json::array();
-    for (const DiskInfo *d : plan_.passed())
-        disks.push_back({{"name", d->name}, {"path", d->path}, {"size_bytes", d->size_bytes},
-                         {"logical_block_size", d->logical_block_size}, {"serial", d->serial}, {"disk_id", d->disk_id}});
-    nlohmann::json changes = nlohmann::json::array();
-    for (const auto &c : changes_)
-        changes.push_back(describe_change(c));
-    nlohmann::json net = {{"mode", to_string(cfg_.network.mode)}};
-    if (cfg_.network.mode == NetworkMode::macvtap) {
-        net["uplink"] = plan_.host.network.uplink;
-        net["mac"] = plan_.host.network.mac;
-        nlohmann::json addresses = nlohmann::json::array();
-        for (const auto &a : plan_.host.network.addresses)
-            addresses.push_back(fmt::format("{}/{}", a.address, a.prefix));
-        net["addresses"] = addresses;
-        net["handed_to_vm"] = net_.has_value();
-    }
-    return {{"agent", {{"version", RESCUEVM_VERSION}, {"pid", ::getpid()}, {"uptime_s", uptime.count()}}},
-            {"vm",
-             {{"state", sv::to_string(state_.vm)},
-              {"qemu_pid", qemu_ ? qemu_->pid : 0},
-              {"boots", state_.boots},
-              {"reboots", state_.reboots},
-              {"panics", state_.panics},
-              {"qemu_starts", state_.qemu_starts},
-              {"last_event", state_.last_event},
-              {"last_event_age_s", state_.last_event.empty() ? 0 : (now_ms() - state_.last_event_ms) / 1000}}},
-            {"disks", disks},
-            {"network", net},
-            {"signature_changes", changes},
-            {"runtime_dir", paths_.dir}};
-}
-
-} // namespace
-
-int run_agent(const Plan &plan)
+int run_agent(const Plan &plan, std::optional<Takeover> takeover)
 {
     auto loop = EventLoop::create();
     if (!loop) {
         log::get("supervisor")->error("{}", loop.error().message);
         return 1;
     }
-    Agent agent(plan, **loop);
+    Agent agent(plan, **loop, std::move(takeover));
     return agent.run();
 }
 

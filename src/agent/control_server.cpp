@@ -34,6 +34,7 @@ ControlServer::~ControlServer() { close(); }
 
 Result<void> ControlServer::listen(const std::string &path)
 {
+    close();
     auto addr = RESCUEVM_TRY(unix_address(path));
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd)
@@ -45,6 +46,8 @@ Result<void> ControlServer::listen(const std::string &path)
     if (rc != 0 || ::listen(fd.get(), 8) != 0)
         return fail("control socket " + path + ": " + std::strerror(errno));
     ::chmod(path.c_str(), 0600);
+    struct stat st {};
+    socket_ino_ = ::lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
     listen_fd_ = std::move(fd);
     path_ = path;
     listen_watch_ = RESCUEVM_TRY(loop_.add_fd(listen_fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_clients(); }));
@@ -67,7 +70,7 @@ void ControlServer::accept_clients()
         auto watch = loop_.add_fd(client.get(), EPOLLIN | EPOLLRDHUP, [this, id](std::uint32_t) { read_client(id); });
         if (!watch)
             continue;
-        clients_[id] = Client{std::move(client), *watch, {}};
+        clients_[id] = Client{std::move(client), *watch, {}, 0, false};
     }
 }
 
@@ -77,33 +80,63 @@ void ControlServer::read_client(std::uint64_t id)
     if (it == clients_.end())
         return;
     char buf[4096];
+    bool eof = false;
     for (;;) {
         ssize_t n = ::read(it->second.fd.get(), buf, sizeof buf);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n < 0) {
             drop(id);
             return;
         }
-        if (n < 0)
+        if (n == 0) {
+            eof = true;
             break;
+        }
         it->second.in.append(buf, static_cast<size_t>(n));
         if (it->second.in.size() > kMaxLine) {
-            respond(id, {{"ok", false}, {"error", "request line too long"}});
+            respond(id, control_error("request line too long"));
             drop(id);
             return;
         }
     }
+    if (eof && !it->second.in.empty() && it->second.in.back() != '\n')
+        it->second.in += '\n'; // a last request without its newline still counts
     size_t nl;
     while ((it = clients_.find(id)) != clients_.end() && (nl = it->second.in.find('\n')) != std::string::npos) {
         std::string line = it->second.in.substr(0, nl);
         it->second.in.erase(0, nl + 1);
-        auto request = nlohmann::json::parse(line, nullptr, false);
-        if (request.is_discarded() || !request.is_object() || !request.contains("command") ||
-            !request["command"].is_string()) {
-            respond(id, {{"ok", false},
-                         {"error", "not a request: send one JSON object per line, e.g. {\"command\":\"status\"}"}});
-            continue;
-        }
-        handler_(id, request);
+        handle_line(id, line);
+    }
+    if (eof && (it = clients_.find(id)) != clients_.end()) {
+        // Half-closed: stop watching (EOF would wake us forever); drop once answered.
+        loop_.remove_fd(it->second.watch);
+        it->second.watch = 0;
+        it->second.at_eof = true;
+        if (it->second.awaiting == 0)
+            drop(id);
+    }
+}
+
+void ControlServer::handle_line(std::uint64_t id, const std::string &line)
+{
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+        return;
+    auto json = nlohmann::json::parse(line, nullptr, false);
+    auto request = json.is_discarded() ? Result<ControlRequest>(fail("not JSON: send one JSON object per line, e.g. "
+                                                                     "{\"command\":\"status\"}"))
+                                       : parse_control_request(json);
+    clients_[id].awaiting++;
+    if (!request) {
+        respond(id, control_error(request.error().message));
+        return;
+    }
+    try {
+        handler_(id, *request);
+    } catch (const std::exception &e) {
+        // Nothing a client sends may end the agent: the request fails, the loop goes on.
+        log::get("control")->error("control request failed inside the agent: {}, ignoring", e.what());
+        respond(id, control_error(std::string("internal error: ") + e.what()));
     }
 }
 
@@ -113,9 +146,11 @@ void ControlServer::respond(std::uint64_t client, const nlohmann::json &reply)
     if (it == clients_.end())
         return; // the client went away; nothing to tell
     std::string line = reply.dump() + "\n";
+    if (it->second.awaiting > 0)
+        it->second.awaiting--;
     // Replies are small; a client that does not read them is dropped, never waited for.
     ssize_t n = ::send(it->second.fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n != static_cast<ssize_t>(line.size()))
+    if (n != static_cast<ssize_t>(line.size()) || (it->second.at_eof && it->second.awaiting == 0))
         drop(client);
 }
 
@@ -124,8 +159,15 @@ void ControlServer::drop(std::uint64_t id)
     auto it = clients_.find(id);
     if (it == clients_.end())
         return;
-    loop_.remove_fd(it->second.watch);
+    if (it->second.watch)
+        loop_.remove_fd(it->second.watch);
     clients_.erase(it);
+}
+
+bool ControlServer::socket_present() const
+{
+    struct stat st {};
+    return listen_fd_ && ::lstat(path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == socket_ino_;
 }
 
 void ControlServer::close()

@@ -1,142 +1,160 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Session files in runtime_dir: created before QEMU starts, removed when the session ends.
-#include "rescuevm/host/admin_password.h"
+// Session files in runtime_dir: created before QEMU starts, removed when the session ends; the QEMU record.
 #include "rescuevm/agent/session_files.h"
 
 #include "rescuevm/configdrive/config_drive_iso.h"
-#include "rescuevm/sys/log.h"
+#include "rescuevm/host/admin_password.h"
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/process.h"
-#include "rescuevm/core/secret.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
 namespace rescuevm {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
-// Runs a short helper (qemu-img) to completion; its output goes to qemu.log.
-Result<void> run_helper(const std::vector<std::string> &argv, const std::string &log_path)
-{
-    SpawnOptions options;
-    options.argv = argv;
-    options.stdout_path = log_path;
-    options.stderr_path = log_path;
-    options.new_session = false;
-    auto child = RESCUEVM_TRY(spawn(options));
-    siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED) != 0)
-        return fail(fmt::format("{}: {}", argv[0], std::strerror(errno)));
-    if (info.si_code != CLD_EXITED || info.si_status != 0)
-        return fail(fmt::format("{} failed (see {})", argv[0], log_path));
-    return {};
-}
+constexpr std::size_t kMaxRecordBytes = 64 * 1024;
 
 Result<void> copy_file_private(const std::string &from, const std::string &to)
 {
-    std::error_code ec;
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-    if (ec)
-        return fail(fmt::format("cannot copy {} to {}: {}", from, to, ec.message()));
-    ::chmod(to.c_str(), 0600);
-    return {};
+    auto content = RESCUEVM_TRY(read_small_file(from, "UEFI variable template " + from, 64 << 20));
+    if (!content)
+        return fail(fmt::format("UEFI variable template {} is missing: reinstall the ovmf package", from));
+    return write_file_atomic(to, *content, 0600);
 }
 
-std::string qemu_img_for(const std::string &qemu)
+std::string sibling_tool(const std::string &qemu, const std::string &tool)
 {
     auto slash = qemu.rfind('/');
-    return slash == std::string::npos ? "qemu-img" : qemu.substr(0, slash + 1) + "qemu-img";
+    return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
+}
+
+bool plausible_uuid(const std::string &uuid)
+{
+    if (uuid.size() != 36)
+        return false;
+    for (std::size_t i = 0; i < uuid.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? uuid[i] != '-' : !std::isxdigit(static_cast<unsigned char>(uuid[i])))
+            return false;
+    }
+    return true;
 }
 
 } // namespace
 
 Result<void> prepare_runtime_dir(const std::string &dir)
 {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec)
-        return fail(fmt::format("runtime directory {}: {}: fix paths.runtime_dir", dir, ec.message()));
-    if (::chmod(dir.c_str(), 0700) != 0)
-        return fail(fmt::format("runtime directory {}: {}", dir, std::strerror(errno)));
+    if (::mkdir(dir.c_str(), 0700) == 0)
+        return {};
+    if (errno != EEXIST)
+        return fail(fmt::format("runtime directory {}: cannot create it: {}: fix paths.runtime_dir", dir,
+                                errno_text(errno)));
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(fmt::format("runtime directory {} is not a directory: fix paths.runtime_dir", dir));
     return {};
 }
 
-Result<PreparedFiles> prepare_session_files(const Plan &plan, const RuntimePaths &paths)
+void reset_session_files(const RuntimePaths &paths)
 {
-    const Config &cfg = plan.config;
-    RESCUEVM_TRY(prepare_runtime_dir(paths.dir));
-    if (cfg.vm.kernel.empty() && !fs::exists(paths.overlay())) {
-        // The image stays untouched: every write of the VM goes to this overlay.
-        RESCUEVM_TRY(run_helper({qemu_img_for(cfg.paths.qemu), "create", "-q", "-f", "qcow2", "-F", plan.host.image.format,
-                                 "-b", plan.host.image.path, paths.overlay()},
-                                paths.qemu_log()));
-        ::chmod(paths.overlay().c_str(), 0600);
-    }
-    if (cfg.vm.firmware == Firmware::uefi && !fs::exists(paths.uefi_vars()))
-        RESCUEVM_TRY(copy_file_private(plan.host.firmware.vars_template, paths.uefi_vars()));
+    for (const std::string &file : {paths.overlay(), paths.uefi_vars(), paths.config_drive()})
+        ::unlink(file.c_str());
+}
 
-    auto password = RESCUEVM_TRY(read_admin_password(cfg.guest.admin_password_file));
+Result<void> prepare_session_files(const Plan &plan)
+{
+    const RuntimePaths &paths = plan.paths;
+    RESCUEVM_TRY(prepare_runtime_dir(paths.dir));
+    if (!plan.boot.direct_kernel && !fs::exists(paths.overlay())) {
+        // The image stays untouched: every write of the VM goes to this overlay.
+        SpawnOptions create;
+        create.argv = {sibling_tool(plan.qemu, "qemu-img"), "create", "-q", "-f", "qcow2", "-F",
+                       plan.boot.image_format, "-b", plan.boot.image, paths.overlay()};
+        create.umask = 077;
+        auto run = RESCUEVM_TRY(run_to_completion(create, 60s));
+        if (!run.ok())
+            return fail(fmt::format("cannot create the overlay {}: qemu-img {}: {}", paths.overlay(),
+                                    run.status.describe(), run.output));
+    }
+    if (plan.firmware.kind == Firmware::uefi && !fs::exists(paths.uefi_vars()))
+        RESCUEVM_TRY(copy_file_private(plan.firmware.vars_template, paths.uefi_vars()));
+
+    auto password = RESCUEVM_TRY(read_admin_password(plan.guest.admin_password_file));
     auto uuid = RESCUEVM_TRY(fresh_instance_uuid());
     ConfigDriveInput input;
     input.instance_uuid = uuid;
-    input.vm_name = cfg.vm.name;
-    input.admin_user = cfg.guest.admin_user;
+    input.vm_name = plan.vm.name;
+    input.admin_user = plan.guest.admin_user;
     input.admin_password = password ? &*password : nullptr;
-    if (cfg.network.mode == NetworkMode::macvtap)
-        input.network = plan.host.network;
+    if (plan.network.mode == NetworkMode::macvtap)
+        input.network = plan.network.uplink;
     RESCUEVM_TRY(build_config_drive(input, paths.dir));
-    return PreparedFiles{true};
+    return {};
 }
 
 void remove_session_files(const RuntimePaths &paths)
 {
     for (const std::string &file : {paths.overlay(), paths.uefi_vars(), paths.config_drive(), paths.qemu_record(),
-                                    paths.qmp_socket(), paths.vnc_socket(), paths.control_socket()})
+                                    paths.qmp_socket(), paths.vnc_socket(), paths.control_socket(),
+                                    paths.guest_serial_socket(), paths.guest_agent_socket()})
         ::unlink(file.c_str());
 }
 
-void save_qemu_record(const RuntimePaths &paths, const QemuRecord &record)
+Result<void> save_qemu_record(const RuntimePaths &paths, const QemuRecord &record)
 {
-    nlohmann::json j = {{"pid", record.pid}, {"start_time", record.start_time}, {"session_uuid", record.session_uuid},
-                        {"boots", record.boots}};
-    std::string tmp = paths.qemu_record() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << j.dump() << "\n";
-    }
-    ::chmod(tmp.c_str(), 0600);
-    if (::rename(tmp.c_str(), paths.qemu_record().c_str()) != 0)
-        log::get("supervisor")->warn("cannot write {}: {}; a restarted agent will not find this VM, ignoring",
-                                     paths.qemu_record(), std::strerror(errno));
+    nlohmann::json j = {{"pid", record.pid},   {"start_time", record.start_time}, {"session_uuid", record.session_uuid},
+                        {"boots", record.boots}, {"argv", record.argv}};
+    return write_file_atomic(paths.qemu_record(), j.dump() + "\n", 0600);
 }
 
-std::optional<QemuRecord> load_qemu_record(const RuntimePaths &paths)
+Result<std::optional<QemuRecord>> load_qemu_record(const RuntimePaths &paths)
 {
-    std::ifstream in(paths.qemu_record());
-    if (!in)
-        return std::nullopt;
-    auto j = nlohmann::json::parse(in, nullptr, false);
+    const std::string path = paths.qemu_record();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0)
+        return errno == ENOENT ? Result<std::optional<QemuRecord>>(std::nullopt)
+                               : fail(fmt::format("QEMU record {}: {}", path, errno_text(errno)));
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+        return fail(fmt::format("QEMU record {} is not a private root-owned file (uid {}, mode {:04o}): not trusted",
+                                path, st.st_uid, st.st_mode & 07777));
+    auto text = RESCUEVM_TRY(read_small_file(path, "QEMU record " + path, kMaxRecordBytes));
+    if (!text)
+        return std::optional<QemuRecord>{};
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto bad = [&](const std::string &why) {
+        return fail(fmt::format("QEMU record {} is not usable: {}", path, why));
+    };
     if (j.is_discarded() || !j.is_object())
-        return std::nullopt;
+        return bad("not a JSON object (a truncated write?)");
     QemuRecord r;
-    r.pid = j.value("pid", 0);
-    r.start_time = j.value("start_time", std::uint64_t{0});
-    r.session_uuid = j.value("session_uuid", "");
-    r.boots = j.value("boots", 0u);
-    if (r.pid <= 0)
-        return std::nullopt;
-    return r;
+    if (!j.contains("pid") || !j["pid"].is_number_integer() || j["pid"].get<long long>() <= 1 ||
+        j["pid"].get<long long>() > 4194304)
+        return bad("no valid pid");
+    r.pid = static_cast<pid_t>(j["pid"].get<long long>());
+    if (!j.contains("start_time") || !j["start_time"].is_number_unsigned())
+        return bad("no valid start_time");
+    r.start_time = j["start_time"].get<std::uint64_t>();
+    if (!j.contains("session_uuid") || !j["session_uuid"].is_string() ||
+        !plausible_uuid(j["session_uuid"].get<std::string>()))
+        return bad("no valid session_uuid");
+    r.session_uuid = j["session_uuid"].get<std::string>();
+    if (j.contains("boots") && j["boots"].is_number_unsigned() && j["boots"].get<std::uint64_t>() < 1'000'000)
+        r.boots = j["boots"].get<unsigned>();
+    if (j.contains("argv") && j["argv"].is_array())
+        for (const auto &w : j["argv"])
+            if (w.is_string())
+                r.argv.push_back(w.get<std::string>());
+    return std::optional<QemuRecord>(std::move(r));
 }
 
 void remove_qemu_record(const RuntimePaths &paths) { ::unlink(paths.qemu_record().c_str()); }

@@ -16,20 +16,10 @@ namespace rescuevm {
 
 int cmd_plan(const CliOptions &cli, const Config &config)
 {
-    Plan plan = make_plan(config);
-    const HostFacts &facts = plan.host;
-    Session session;
-    session.uuid = fresh_instance_uuid().value_or("");
-    session.paths.dir = config.paths.runtime_dir;
-    session.tap_fd = config.network.mode == NetworkMode::macvtap ? kTapFdInQemu : -1;
-    session.vhost_net = facts.vhost_net;
-    session.config_drive = true;
-    std::vector<std::string> argv;
-    if (auto rendered = render_qemu_argv(plan, session)) {
-        argv = std::move(*rendered);
-    } else {
-        plan.checks.push_back({"qemu", false, rendered.error().message});
-    }
+    Plan plan = plan_vm(gather_host_facts(config), config);
+    // The same Session builder `run` uses: only the uuid is fresh each time.
+    Session session = session_for(plan, fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000"));
+    std::vector<std::string> argv = render_qemu_argv(plan, session).value_or(std::vector<std::string>{});
     if (cli.json)
         std::cout << plan_json(plan, argv).dump(2) << "\n";
     else

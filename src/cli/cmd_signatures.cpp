@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // `rescuevm signatures [restore DISK...]`: recorded vs current disk identities, and writing them back.
 #include "rescuevm/cli/cli.h"
+#include "rescuevm/agent/disk_guard.h"
+#include "rescuevm/core/disk_identity.h"
 #include "rescuevm/signatures/disk_signatures.h"
 #include "rescuevm/sys/log.h"
 #include "rescuevm/sys/process.h"
@@ -20,7 +22,7 @@ namespace {
 bool vm_running(const RuntimePaths &paths)
 {
     auto record = load_qemu_record(paths);
-    return record && attach(record->pid, record->start_time).has_value();
+    return record && *record && attach((*record)->pid, (*record)->start_time).has_value();
 }
 
 int show(const CliOptions &cli, const std::vector<DiskSignature> &recorded)
@@ -74,6 +76,33 @@ int restore(const CliOptions &cli, const RuntimePaths &paths, const std::vector<
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), r.name) == wanted.end() &&
             std::find(wanted.begin(), wanted.end(), r.path) == wanted.end())
             continue;
+        // The same disk as recorded, and nobody else using it (a VM whose record is lost included).
+        auto now = read_disks(HostRoots{});
+        if (!now) {
+            log->error("{}: cannot read the disks: {}", r.name, now.error().message);
+            rc = kExitFailure;
+            continue;
+        }
+        const DiskInfo *found = nullptr;
+        for (const auto &d : *now)
+            if (d.path == r.path)
+                found = &d;
+        if (r.identity.major != 0) {
+            DiskInfo recorded_disk = r.identity;
+            std::string problem = disk_identity_problem(recorded_disk, found, found ? found->disk_id : "");
+            if (!problem.empty()) {
+                log->error("{}: not restored: {}", r.name, problem);
+                rc = kExitFailure;
+                continue;
+            }
+        }
+        // A VM whose record is lost still has the disk open: name who does (the write
+        // below opens it exclusively and would only say "busy").
+        if (std::string who = found ? block_device_holders(*found) : ""; !who.empty()) {
+            log->error("{}: not restored: {} is open in {} (a running VM?): stop it first", r.name, r.path, who);
+            rc = kExitFailure;
+            continue;
+        }
         auto report = restore_signature(r);
         if (!report) {
             log->error("{}: {}", r.name, report.error().message);

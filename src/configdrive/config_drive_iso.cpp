@@ -2,13 +2,13 @@
 // Builds config-2.iso: private staging directory, 0600 files, xorriso as a child process, atomic move into runtime_dir.
 #include "rescuevm/configdrive/config_drive_iso.h"
 
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/log.h"
+#include "rescuevm/sys/process.h"
 #include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -18,18 +18,12 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <vector>
 
 namespace rescuevm {
 namespace {
-
-std::string errno_text(int err)
-{
-    return std::strerror(err);
-}
 
 Result<void> write_all(int fd, std::string_view data, const std::string &path)
 {
@@ -106,127 +100,6 @@ private:
     std::string secret_file_;
 };
 
-Result<std::string> find_program(const std::string &name)
-{
-    if (name.find('/') != std::string::npos) {
-        if (::access(name.c_str(), X_OK) == 0)
-            return name;
-        return fail(fmt::format("config drive: {} is not an executable program: install xorriso (Debian package "
-                                "xorriso)",
-                                name));
-    }
-    const char *env = ::getenv("PATH");
-    std::string path = env && *env ? env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    for (std::size_t start = 0; start <= path.size();) {
-        std::size_t end = path.find(':', start);
-        if (end == std::string::npos)
-            end = path.size();
-        std::string dir = path.substr(start, end - start);
-        if (!dir.empty()) {
-            std::string candidate = dir + "/" + name;
-            if (::access(candidate.c_str(), X_OK) == 0)
-                return candidate;
-        }
-        start = end + 1;
-    }
-    return fail(fmt::format("config drive: {} not found in PATH ({}): install the Debian package xorriso", name, path));
-}
-
-struct ToolResult {
-    int wait_status = 0;
-    std::string output; // stdout and stderr together, the last 16 KiB
-};
-
-// Runs a short-lived tool, blocking, with its output captured. Prepared before
-// fork, so the child only makes async-signal-safe calls. umask 077: whatever
-// the tool creates is private.
-Result<ToolResult> run_tool(const std::vector<std::string> &argv, std::chrono::seconds limit)
-{
-    std::string program = RESCUEVM_TRY(find_program(argv.at(0)));
-    std::vector<char *> args;
-    for (const auto &a : argv)
-        args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    // A fixed environment: the same messages in every locale, no surprises from ours.
-    std::array<const char *, 3> envp = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                        "LC_ALL=C", nullptr};
-
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) < 0)
-        return fail("config drive: pipe: " + errno_text(errno));
-    UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
-    if (::pipe2(err_pipe, O_CLOEXEC) < 0)
-        return fail("config drive: pipe: " + errno_text(errno));
-    UniqueFd exec_read(err_pipe[0]), exec_write(err_pipe[1]);
-    UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!devnull)
-        return fail("config drive: /dev/null: " + errno_text(errno));
-
-    pid_t pid = ::fork();
-    if (pid < 0)
-        return fail("config drive: fork: " + errno_text(errno));
-    if (pid == 0) {
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; ++sig)
-            ::sigaction(sig, &dfl, nullptr);
-        sigset_t empty;
-        sigemptyset(&empty);
-        ::sigprocmask(SIG_SETMASK, &empty, nullptr);
-        ::umask(077);
-        int exec_fd = ::fcntl(exec_write.get(), F_DUPFD_CLOEXEC, 3);
-        if (exec_fd < 0 || ::dup2(devnull.get(), 0) < 0 || ::dup2(out_write.get(), 1) < 0 ||
-            ::dup2(out_write.get(), 2) < 0)
-            ::_exit(127);
-        // Everything above stderr except the exec-error pipe goes.
-        if (exec_fd > 3)
-            ::close_range(3, static_cast<unsigned>(exec_fd) - 1, 0);
-        ::close_range(static_cast<unsigned>(exec_fd) + 1, ~0U, 0);
-        ::execve(program.c_str(), args.data(), const_cast<char *const *>(envp.data()));
-        int err = errno;
-        [[maybe_unused]] ssize_t n = ::write(exec_fd, &err, sizeof err);
-        ::_exit(127);
-    }
-    out_write.reset();
-    exec_write.reset();
-
-    ToolResult result;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    bool timed_out = false;
-    std::array<char, 4096> buffer;
-    while (true) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
-            ::kill(pid, SIGKILL);
-            break;
-        }
-        struct pollfd pfd = {out_read.get(), POLLIN, 0};
-        int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0)
-            continue; // timeout is handled at the top
-        ssize_t n = ::read(out_read.get(), buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        result.output.append(buffer.data(), static_cast<std::size_t>(n));
-        if (result.output.size() > 16384)
-            result.output.erase(0, result.output.size() - 16384);
-    }
-    while (::waitpid(pid, &result.wait_status, 0) < 0 && errno == EINTR) {
-    }
-
-    int exec_errno = 0;
-    if (::read(exec_read.get(), &exec_errno, sizeof exec_errno) == sizeof exec_errno)
-        return fail(fmt::format("config drive: cannot run {}: {}", program, errno_text(exec_errno)));
-    if (timed_out)
-        return fail(fmt::format("config drive: {} did not finish within {} s and was killed", program, limit.count()));
-    return result;
-}
-
 // The tool's last few non-empty lines, on one line, for an error message.
 std::string last_lines(const std::string &text, std::size_t count)
 {
@@ -246,15 +119,6 @@ std::string last_lines(const std::string &text, std::size_t count)
     for (std::size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i)
         out += (out.empty() ? "" : " | ") + lines[i];
     return out;
-}
-
-std::string describe_wait_status(int status)
-{
-    if (WIFEXITED(status))
-        return fmt::format("exited with status {}", WEXITSTATUS(status));
-    if (WIFSIGNALED(status))
-        return fmt::format("was killed by signal {}", WTERMSIG(status));
-    return "ended abnormally";
 }
 
 bool plausible_uuid(const std::string &uuid)
@@ -335,10 +199,21 @@ Result<std::string> build_config_drive(const ConfigDriveInput &input, const std:
     std::vector<std::string> argv = {options.xorriso, "-as", "mkisofs", "-V", kConfigDriveLabel,
                                      "-J", "-R", "-l", "-allow-lowercase", "-allow-multidot",
                                      "-o", staged_iso, tree};
-    ToolResult run = RESCUEVM_TRY(run_tool(argv, std::chrono::seconds(60)));
-    if (!WIFEXITED(run.wait_status) || WEXITSTATUS(run.wait_status) != 0)
-        return fail(fmt::format("config drive: xorriso {} building {}: {}", describe_wait_status(run.wait_status),
-                                staged_iso, last_lines(run.output, 3)));
+    SpawnOptions spawn;
+    spawn.argv = argv;
+    // A fixed environment: the same messages in every locale, no surprises from ours.
+    spawn.clear_environment = true;
+    spawn.env_set = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+    spawn.umask = 077; // whatever xorriso creates is private
+    auto run = run_to_completion(spawn, std::chrono::seconds(60));
+    if (!run)
+        return fail("config drive: " + run.error().message +
+                    (run.error().message.find("not found") != std::string::npos
+                         ? ": install the Debian package xorriso"
+                         : ""));
+    if (!run->ok())
+        return fail(fmt::format("config drive: xorriso {} building {}: {}", run->status.describe(), staged_iso,
+                                last_lines(run->output, 3)));
 
     UniqueFd iso(::open(staged_iso.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!iso || ::fstat(iso.get(), &st) < 0 || !S_ISREG(st.st_mode))

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Rescue image probing: format by magic, virtual size, partition-table id; never writes.
+// Rescue image probing: format by magic, virtual size, and the partition-table id of the disk inside it; never writes.
 #include "rescuevm/host/probes.h"
 
+#include "rescuevm/core/signatures.h"
+#include "rescuevm/sys/files.h"
+#include "rescuevm/sys/process.h"
 #include "rescuevm/sys/unique_fd.h"
 
-#include <blkid.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <sys/stat.h>
@@ -13,11 +15,15 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace rescuevm {
 namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t kHeadBytes = 8192; // MBR, and the GPT header for 512- and 4096-byte sectors
 
 std::uint64_t be64(const unsigned char *p)
 {
@@ -27,33 +33,75 @@ std::uint64_t be64(const unsigned char *p)
     return v;
 }
 
-std::string raw_ptuuid(const std::string &path)
+std::string sibling_tool(const std::string &qemu, const std::string &tool)
 {
-    blkid_probe pr = blkid_new_probe_from_filename(path.c_str());
-    if (!pr)
-        return "";
-    blkid_probe_enable_partitions(pr, 1);
-    blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
-    blkid_probe_enable_superblocks(pr, 0);
-    std::string id;
-    const char *value = nullptr;
-    if (blkid_do_safeprobe(pr) == 0 && blkid_probe_lookup_value(pr, "PTUUID", &value, nullptr) == 0)
-        id = value;
-    blkid_free_probe(pr);
-    return id;
+    auto slash = qemu.rfind('/');
+    return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
 }
 
 } // namespace
 
-ImageFacts probe_image(const std::string &path)
+std::vector<std::uint8_t> parse_qemu_io_dump(const std::string &text, std::size_t length)
+{
+    // "00000200:  45 46 49 20 ...  EFI.PART........": offset, then up to 16 hex bytes.
+    std::vector<std::uint8_t> bytes(length, 0);
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos)
+            end = text.size();
+        std::string_view line(text.data() + pos, end - pos);
+        pos = end + 1;
+        auto colon = line.find(":  ");
+        if (colon != 8)
+            continue;
+        std::size_t offset = std::strtoull(std::string(line.substr(0, 8)).c_str(), nullptr, 16);
+        for (std::size_t k = 0; k < 16; ++k) {
+            std::size_t at = colon + 3 + k * 3;
+            if (at + 2 > line.size() || !std::isxdigit(static_cast<unsigned char>(line[at])) ||
+                !std::isxdigit(static_cast<unsigned char>(line[at + 1])))
+                break;
+            if (offset + k < length)
+                bytes[offset + k] = static_cast<std::uint8_t>(std::stoul(std::string(line.substr(at, 2)), nullptr, 16));
+        }
+    }
+    return bytes;
+}
+
+Result<std::vector<std::uint8_t>> read_image_head(const std::string &path, const std::string &format,
+                                                  const std::string &qemu)
+{
+    if (format == "raw") {
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd)
+            return fail(fmt::format("{}: {}", path, errno_text(errno)));
+        std::vector<std::uint8_t> head(kHeadBytes, 0);
+        if (::pread(fd.get(), head.data(), head.size(), 0) < 0)
+            return fail(fmt::format("{}: {}", path, errno_text(errno)));
+        return head;
+    }
+    // Through QEMU's own block layer: a qcow2's first guest sectors may be anywhere in
+    // the file, compressed, or still in a backing file.
+    SpawnOptions options;
+    options.argv = {sibling_tool(qemu, "qemu-io"), "-r", "-f", format, "-c",
+                    fmt::format("read -v 0 {}", kHeadBytes), path};
+    options.clear_environment = true;
+    options.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+    auto run = RESCUEVM_TRY(run_to_completion(options, 10s, 128 * 1024)); // ~76 bytes of dump per 16 bytes
+    if (!run.ok())
+        return fail(fmt::format("qemu-io could not read {} ({}): {}", path, run.status.describe(), run.output));
+    return parse_qemu_io_dump(run.output, kHeadBytes);
+}
+
+ImageFacts probe_image(const std::string &path, const std::string &qemu)
 {
     ImageFacts facts;
     facts.path = path;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0) {
         facts.problem = fmt::format("rescue image {}: {}: put the Windows rescue image there or set vm.image",
-                                    path, std::strerror(errno));
+                                    path, errno_text(errno));
         return facts;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -68,12 +116,14 @@ ImageFacts probe_image(const std::string &path)
     } else {
         facts.format = "raw";
         facts.virtual_size = static_cast<std::uint64_t>(st.st_size);
-        facts.disk_id = raw_ptuuid(path);
     }
     if (facts.virtual_size == 0) {
         facts.problem = fmt::format("rescue image {} is empty: set vm.image to a Windows rescue image", path);
         return facts;
     }
+    // Unknown is not a refusal: only the collision warning needs it.
+    if (auto head = read_image_head(path, facts.format, qemu))
+        facts.disk_id = disk_id_of_head(*head);
     facts.found = true;
     return facts;
 }
@@ -86,9 +136,15 @@ ImageFacts probe_kernel(const std::string &kernel, const std::string &initrd)
     for (const std::string &file : {kernel, initrd}) {
         if (file.empty())
             continue;
-        if (::access(file.c_str(), R_OK) != 0) {
-            facts.problem = fmt::format("guest kernel file {}: {}: fix vm.kernel / vm.initrd", file,
-                                        std::strerror(errno));
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0 || ::access(file.c_str(), R_OK) != 0) {
+            facts.problem = fmt::format("guest kernel file {}: {}: fix vm.kernel / vm.initrd", file, errno_text(errno));
+            return facts;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+            facts.problem = fmt::format("guest kernel file {} is {}: vm.kernel and vm.initrd must name regular, "
+                                        "non-empty files",
+                                        file, S_ISREG(st.st_mode) ? "empty" : "not a regular file");
             return facts;
         }
     }

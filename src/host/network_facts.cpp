@@ -102,14 +102,13 @@ Result<NetworkFacts> read_network_facts(const NetworkOptions &options)
     auto routes = RESCUEVM_TRY(route_cache(sock.get()));
 
     NetworkFacts facts;
-    UplinkCheck check;
-    check.requested = options.uplink;
+    facts.requested = options.uplink;
     for (nl_object *o = nl_cache_get_first(links.get()); o; o = nl_cache_get_next(o)) {
         auto *l = reinterpret_cast<rtnl_link *>(o);
         const char *kind = rtnl_link_get_type(l);
         bool loopback = rtnl_link_get_flags(l) & IFF_LOOPBACK;
         if (!loopback && !(kind && std::string(kind) == "macvtap"))
-            check.interfaces.push_back(rtnl_link_get_name(l));
+            facts.interfaces.push_back(rtnl_link_get_name(l));
     }
 
     if (options.uplink == "auto" || options.uplink.empty()) {
@@ -120,39 +119,40 @@ Result<NetworkFacts> read_network_facts(const NetworkOptions &options)
                                     link_name(links.get(), rtnl_route_nh_get_ifindex(nh)),
                                     rtnl_route_get_priority(r)});
         });
-        check.name = choose_uplink(defaults);
+        facts.uplink = choose_uplink(defaults);
     } else {
-        check.name = options.uplink;
+        facts.uplink = options.uplink;
     }
-    check.macvtap_supported = macvtap_available(options, check.macvtap_missing_detail);
-    facts.macvtap_supported = check.macvtap_supported;
-    facts.uplink = check.name;
+    facts.macvtap_supported = macvtap_available(options, facts.macvtap_missing_detail);
     facts.dns = parse_resolv_conf(read_file(options.resolv_conf));
 
-    NlLink link(check.name.empty() ? nullptr
-                                   : rtnl_link_get_by_name(links.get(), check.name.c_str()));
-    check.exists = link != nullptr;
-    if (!link) {
-        facts.problem = uplink_problem(check);
+    NlLink link(facts.uplink.empty() ? nullptr
+                                     : rtnl_link_get_by_name(links.get(), facts.uplink.c_str()));
+    if (!link)
         return facts;
-    }
     facts.found = true;
     facts.ifindex = rtnl_link_get_ifindex(link.get());
     facts.mac = mac_text(rtnl_link_get_addr(link.get()));
     facts.mtu = rtnl_link_get_mtu(link.get());
     unsigned flags = rtnl_link_get_flags(link.get());
-    facts.up = check.up = flags & IFF_UP;
+    facts.up = flags & IFF_UP;
     facts.carrier = flags & IFF_LOWER_UP;
     if (const char *kind = rtnl_link_get_type(link.get()))
-        facts.kind = check.kind = kind;
+        facts.kind = kind;
     if (int master = rtnl_link_get_master(link.get()); master > 0) {
-        facts.master = check.master = link_name(links.get(), master);
+        facts.master = link_name(links.get(), master);
         NlLink m(rtnl_link_get(links.get(), master));
         if (m && rtnl_link_get_type(m.get()))
-            check.master_kind = rtnl_link_get_type(m.get());
+            facts.master_kind = rtnl_link_get_type(m.get());
     }
 
-    bool dynamic_v4 = false;
+    for (nl_object *o = nl_cache_get_first(links.get()); o; o = nl_cache_get_next(o)) {
+        auto *l = reinterpret_cast<rtnl_link *>(o);
+        const char *kind = rtnl_link_get_type(l);
+        if (rtnl_link_get_link(l) == facts.ifindex && kind &&
+            (std::string(kind) == "macvtap" || std::string(kind) == "macvlan"))
+            facts.stacked.push_back(std::string(kind) + " " + rtnl_link_get_name(l));
+    }
     for (nl_object *o = nl_cache_get_first(addrs.get()); o; o = nl_cache_get_next(o)) {
         auto *a = reinterpret_cast<rtnl_addr *>(o);
         int family = rtnl_addr_get_family(a);
@@ -172,7 +172,7 @@ Result<NetworkFacts> read_network_facts(const NetworkOptions &options)
         }
         // A finite lifetime on an IPv4 address means a lease; IPv6 SLAAC has one too.
         if (family == AF_INET && rtnl_addr_get_valid_lifetime(a) != kInfiniteLifetime)
-            dynamic_v4 = true;
+            facts.dynamic_v4 = true;
         facts.addresses.push_back(na);
     }
 
@@ -219,19 +219,10 @@ Result<NetworkFacts> read_network_facts(const NetworkOptions &options)
     });
 
     auto clients = net::find_dhcp_clients(options.proc_root, facts.uplink);
-    std::string networkd = net::networkd_lease(options.proc_root, options.networkd_leases,
-                                               facts.ifindex);
     if (!clients.empty())
         facts.dhcp_client = clients[0].name + " pid " + std::to_string(clients[0].pid);
-    else if (!networkd.empty())
-        facts.dhcp_client = networkd;
-    switch (options.addressing) {
-    case Addressing::dhcp: facts.dhcp = true; break;
-    case Addressing::static_: facts.dhcp = false; break;
-    case Addressing::auto_: facts.dhcp = !facts.dhcp_client.empty() || dynamic_v4; break;
-    }
-
-    facts.problem = uplink_problem(check);
+    // networkd is found by the leases of this namespace's daemon only.
+    facts.networkd = net::networkd_lease(options.proc_root, options.networkd_leases, facts.ifindex);
     return facts;
 }
 

@@ -2,6 +2,9 @@
 // ClaimRecord: everything a claim changed on the uplink, kept in memory and in a 0600 JSON file.
 #include "claim_record.h"
 
+#include "rescuevm/core/ip_address.h"
+#include "rescuevm/sys/files.h"
+
 #include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
@@ -110,7 +113,7 @@ nlohmann::json to_json(const ClaimRecord &c)
             {"macvtap_ifindex", c.macvtap_ifindex}, {"tap_node", c.tap_node},
             {"tap_node_created", c.tap_node_created}, {"proc_root", c.proc_root},
             {"addresses", addresses}, {"routes", routes}, {"sysctls", sysctls},
-            {"dhcp_clients", clients}};
+            {"dhcp_clients", clients}, {"facts", c.facts}};
 }
 
 Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
@@ -152,6 +155,8 @@ Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
             d.at("start_time").get_to(p.start_time);
             c.dhcp_clients.push_back(p);
         }
+        if (j.contains("facts"))
+            c.facts = j.at("facts");
         return c;
     } catch (const nlohmann::json::exception &e) {
         return fail(std::string("network: claim record is damaged: ") + e.what());
@@ -160,37 +165,95 @@ Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
 
 Result<void> write_claim_record(const ClaimRecord &record)
 {
-    std::string text = to_json(record).dump(2) + "\n";
-    std::string tmp = record.path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return fail("network: cannot write the claim record " + tmp + ": " + std::strerror(errno) +
-                    ": check paths.runtime_dir");
-    UniqueFd owner(fd);
-    if (::fchmod(fd, 0600) != 0 ||
-        ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-        ::fsync(fd) != 0 || ::rename(tmp.c_str(), record.path.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return fail("network: cannot write the claim record " + record.path + ": " +
-                    std::strerror(err));
-    }
+    if (auto r = write_file_atomic(record.path, to_json(record).dump(2) + "\n", 0600); !r)
+        return fail("network: " + r.error().message + ": check paths.runtime_dir");
     return {};
+}
+
+namespace {
+
+bool interface_name(const std::string &name)
+{
+    if (name.empty() || name.size() > 15 || name == "." || name == "..")
+        return false;
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("_-.@:").find(c) == std::string_view::npos)
+            return false;
+    return true;
+}
+
+bool digits(const std::string &s)
+{
+    return !s.empty() && s.size() < 12 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+} // namespace
+
+std::string claim_record_problem(const ClaimRecord &c, const std::string &path)
+{
+    if (!interface_name(c.uplink))
+        return "uplink \"" + c.uplink + "\" is not an interface name";
+    if (!interface_name(c.macvtap))
+        return "macvtap \"" + c.macvtap + "\" is not an interface name";
+    if (c.ifindex <= 0 || c.macvtap_ifindex <= 0)
+        return "an interface index is not positive";
+    if (c.proc_root != "/proc")
+        return "proc_root is \"" + c.proc_root + "\", not /proc";
+    std::string dir = path.substr(0, path.rfind('/'));
+    std::string tap = "tap" + std::to_string(c.macvtap_ifindex);
+    if (c.tap_node != "/dev/" + tap && c.tap_node != dir + "/dev/" + tap)
+        return "tap node \"" + c.tap_node + "\" is not /dev/" + tap;
+    for (const auto &s : c.sysctls) {
+        bool ours = false;
+        for (const std::string &iface : {c.uplink, c.macvtap, std::string("all"), std::string("default")})
+            for (const char *family : {"ipv4", "ipv6"})
+                ours |= s.path.starts_with(fmt::format("/proc/sys/net/{}/conf/{}/", family, iface)) &&
+                        s.path.find("/..") == std::string::npos &&
+                        s.path.find('/', fmt::format("/proc/sys/net/{}/conf/{}/", family, iface).size()) ==
+                            std::string::npos;
+        if (!ours)
+            return "sysctl \"" + s.path + "\" is not one of the uplink's";
+        if (!digits(s.value))
+            return "sysctl value \"" + s.value + "\" is not a number";
+    }
+    for (const auto &a : c.addresses)
+        if (!IpAddress::parse(a.local))
+            return "address \"" + a.local + "\" is not an IP address";
+    for (const auto &d : c.dhcp_clients) {
+        bool known = d.name == "dhclient" || d.name == "dhcpcd" || d.name == "udhcpc";
+        std::string base = d.exe.substr(d.exe.rfind('/') + 1);
+        bool standard_dir = false;
+        for (const char *dir : {"/sbin/", "/usr/sbin/", "/bin/", "/usr/bin/", "/usr/local/sbin/"})
+            standard_dir |= d.exe.starts_with(dir) && d.exe.find('/', std::string_view(dir).size()) == std::string::npos;
+        if (!known || !standard_dir || (base != d.name && base != "busybox") || d.argv.empty())
+            return "DHCP client \"" + d.exe + "\" (" + d.name + ") is not a DHCP client in a system directory";
+        for (const auto &arg : d.argv)
+            if (arg.find('\0') != std::string::npos || arg.size() > 4096)
+                return "a DHCP client argument is not plausible";
+    }
+    return "";
 }
 
 Result<ClaimRecord> read_claim_record(const std::string &path)
 {
-    std::ifstream in(path);
-    if (!in)
-        return fail("network: cannot read the claim record " + path + ": " + std::strerror(errno));
-    std::stringstream s;
-    s << in.rdbuf();
-    auto j = nlohmann::json::parse(s.str(), nullptr, false);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0)
+        return fail("network: cannot read the claim record " + path + ": " + errno_text(errno));
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+        return fail(fmt::format("network: the claim record {} is not a private root-owned file (uid {}, mode {:04o}): "
+                                "not trusted; restore the uplink by hand",
+                                path, st.st_uid, st.st_mode & 07777));
+    auto text = RESCUEVM_TRY(read_small_file(path, "network: claim record " + path, 1 << 20));
+    if (!text)
+        return fail("network: the claim record " + path + " is gone");
+    auto j = nlohmann::json::parse(*text, nullptr, false);
     if (j.is_discarded())
         return fail("network: the claim record " + path + " is not JSON: restore the uplink by hand");
     auto record = claim_record_from_json(j);
     if (!record)
         return fail(record.error().message + " (" + path + ")");
+    if (auto problem = claim_record_problem(*record, path); !problem.empty())
+        return fail("network: the claim record " + path + " is not trusted: " + problem + "; restore the uplink by hand");
     record->path = path;
     return record;
 }

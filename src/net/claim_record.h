@@ -67,13 +67,21 @@ struct ClaimRecord {
     std::vector<RecordedRoute> routes;
     std::vector<RecordedSysctl> sysctls; // restored in this order
     std::vector<net::DhcpProcess> dhcp_clients; // stopped by the claim
+    // The uplink as the VM carries it (network_facts_json): a restarted agent plans
+    // with these, since the host itself no longer shows them while the VM runs.
+    nlohmann::json facts = nlohmann::json::object();
 };
+
+// "" when a record read back (untrusted: anyone who could write runtime_dir could
+// plant one) only names what a claim of this host could have changed; else why not.
+std::string claim_record_problem(const ClaimRecord &record, const std::string &path);
 
 nlohmann::json to_json(const ClaimRecord &record);
 Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j);
 
 // Atomically (temp file, fsync, rename), mode 0600.
 Result<void> write_claim_record(const ClaimRecord &record);
+// A regular, root-owned, private file that passes claim_record_problem().
 Result<ClaimRecord> read_claim_record(const std::string &path);
 
 namespace net {

@@ -8,7 +8,9 @@
 #include "rescuevm/sys/log.h"
 #include "rescuevm/net/uplink_claim.h"
 
+#include "rescuevm/core/report.h"
 #include "rescuevm/core/runtime_paths.h"
+#include "rescuevm/core/uplink_rules.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -81,46 +83,28 @@ int restore_rank(const RecordedRoute &r)
     return r.is_default() ? 2 : 1;
 }
 
-// Everything claim() checks before changing anything.
+// What claim() checks before changing anything, beyond uplink_problem() (the rules,
+// applied by the caller to facts read just now): that the facts still describe the
+// live uplink, and that no earlier claim is in the way.
 Result<void> check_claimable(nl_sock *sock, const NetworkFacts &facts, const ClaimOptions &o,
-                             const std::string &record_path, const std::string &networkd)
+                             const std::string &record_path)
 {
-    if (!facts.problem.empty())
-        return fail(facts.problem);
-    if (!facts.found || facts.ifindex <= 0)
-        return fail("network: no uplink to claim: set network.uplink, or network.mode = \"none\"");
     auto links = RESCUEVM_TRY(net::link_cache(sock));
-    net::NlLink link(rtnl_link_get(links.get(), facts.ifindex));
-    if (!link || facts.uplink != rtnl_link_get_name(link.get()))
-        return fail("network: uplink " + facts.uplink + " (ifindex " +
-                    std::to_string(facts.ifindex) + ") changed since it was read: plan again");
-    if (!(rtnl_link_get_flags(link.get()) & IFF_UP))
-        return fail("network: uplink " + facts.uplink + " is down: bring it up (ip link set " +
-                    facts.uplink + " up), or set network.mode = \"none\"");
     if (net::NlLink taken(rtnl_link_get_by_name(links.get(), o.macvtap_name.c_str())); taken)
         return fail("network: an interface named " + o.macvtap_name +
                     " already exists (left by an earlier agent?): delete it (ip link del " +
                     o.macvtap_name + ") or release the recorded claim");
-    for (nl_object *obj = nl_cache_get_first(links.get()); obj; obj = nl_cache_get_next(obj)) {
-        auto *l = reinterpret_cast<rtnl_link *>(obj);
-        const char *kind = rtnl_link_get_type(l);
-        if (rtnl_link_get_link(l) == facts.ifindex && kind &&
-            (std::string(kind) == "macvtap" || std::string(kind) == "macvlan"))
-            return fail(fmt::format("network: uplink {} already carries {} {}: a passthru "
-                                    "macvtap needs the NIC to itself: delete {}",
-                                    facts.uplink, kind, rtnl_link_get_name(l),
-                                    rtnl_link_get_name(l)));
-    }
+    if (std::string problem = uplink_problem(facts); !problem.empty())
+        return fail(problem);
+    net::NlLink link(rtnl_link_get(links.get(), facts.ifindex));
+    if (!link || facts.uplink != rtnl_link_get_name(link.get()))
+        return fail("network: uplink " + facts.uplink + " (ifindex " +
+                    std::to_string(facts.ifindex) + ") changed since it was read: plan again");
     if (exists(record_path))
         return fail("network: " + record_path + " records an earlier claim that was not "
                     "released: release it first (rescuevm does this at start)");
-    if (!networkd.empty())
-        return fail("network: uplink " + facts.uplink + " is managed by " + networkd +
-                    ", which would give the host its address back while the VM owns it: "
-                    "set Unmanaged=yes for it or stop systemd-networkd, then start again");
     if (::mkdir(o.runtime_dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return fail("network: cannot create paths.runtime_dir " + o.runtime_dir + ": " +
-                    std::strerror(errno));
+        return fail("network: cannot create paths.runtime_dir " + o.runtime_dir + ": " + std::strerror(errno));
     return {};
 }
 
@@ -137,7 +121,7 @@ UplinkClaim &UplinkClaim::operator=(UplinkClaim &&o) noexcept
 {
     if (this != &o) {
         if (claimed_)
-            (void)release();
+            detach();
         record_ = std::move(o.record_);
         tap_ = std::move(o.tap_);
         claimed_ = std::exchange(o.claimed_, false);
@@ -145,14 +129,12 @@ UplinkClaim &UplinkClaim::operator=(UplinkClaim &&o) noexcept
     return *this;
 }
 
+// Never a release: only a deliberate stop gives the uplink back (a QEMU may still
+// carry it); the record stays for the next agent.
 UplinkClaim::~UplinkClaim()
 {
-    if (claimed_ && record_) {
-        logger()->warn("uplink {} still claimed when its owner went away, releasing it",
-                       record_->uplink);
-        if (auto r = release(); !r)
-            logger()->error("{}", r.error().message);
-    }
+    if (claimed_ && record_)
+        detach();
 }
 
 bool UplinkClaim::claimed() const { return claimed_; }
@@ -170,10 +152,7 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
     auto log = logger();
     auto sock = RESCUEVM_TRY(net::open_route_socket());
     std::string path = RuntimePaths{o.runtime_dir}.network_claim();
-    // networkd is found by the leases of this namespace's daemon only.
-    std::string networkd = net::networkd_lease(o.proc_root, "/run/systemd/netif/leases",
-                                               facts.ifindex);
-    RESCUEVM_TRY(check_claimable(sock.get(), facts, o, path, networkd));
+    RESCUEVM_TRY(check_claimable(sock.get(), facts, o, path));
 
     // Record everything before the first change.
     UplinkClaim claim;
@@ -183,6 +162,7 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
                                  std::chrono::floor<std::chrono::seconds>(
                                      std::chrono::system_clock::now()));
     rec.uplink = facts.uplink;
+    rec.facts = network_facts_json(facts);
     rec.ifindex = facts.ifindex;
     rec.mac = facts.mac;
     rec.macvtap = o.macvtap_name;
@@ -305,6 +285,31 @@ Result<std::optional<UplinkClaim>> UplinkClaim::load(const std::string &record_p
     logger()->warn("found an unreleased claim of uplink {} from {} in {}",
                    claim.record_->uplink, claim.record_->claimed_at, record_path);
     return std::optional<UplinkClaim>(std::move(claim));
+}
+
+Result<void> UplinkClaim::open_tap(const ClaimOptions &o)
+{
+    if (!claimed_ || !record_)
+        return fail("network: no claim to open the tap of");
+    if (tap_)
+        return {};
+    std::string node_dir = o.node_dir.empty() ? o.runtime_dir + "/dev" : o.node_dir;
+    auto tap = RESCUEVM_TRY(net::open_macvtap_tap(o.sys_root, o.dev_dir, node_dir, record_->macvtap,
+                                                  record_->macvtap_ifindex));
+    tap_ = std::move(tap.fd);
+    return {};
+}
+
+Result<std::optional<NetworkFacts>> UplinkClaim::recorded_facts(const std::string &record_path)
+{
+    if (!exists(record_path))
+        return std::optional<NetworkFacts>();
+    auto rec = RESCUEVM_TRY(read_claim_record(record_path));
+    auto facts = network_facts_from_json(rec.facts);
+    if (!facts)
+        return fail("network: the claim record " + record_path + " holds no usable uplink facts: " +
+                    facts.error().message);
+    return std::optional<NetworkFacts>(std::move(*facts));
 }
 
 void UplinkClaim::detach()

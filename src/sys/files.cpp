@@ -5,6 +5,7 @@
 #include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,29 @@ Result<void> write_file_atomic(const std::string &path, std::string_view content
     if (UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); d)
         (void)::fsync(d.get());
     return {};
+}
+
+Result<UniqueFd> lock_instance(const std::string &path, const std::string &what)
+{
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd)
+        return fail(fmt::format("{}: cannot open the lock {}: {}", what, path, errno_text(errno)));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        if (err != EWOULDBLOCK)
+            return fail(fmt::format("{}: cannot lock {}: {}", what, path, errno_text(err)));
+        char buf[32] = {};
+        ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+        std::string holder = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' '))
+            holder.pop_back();
+        return fail(fmt::format("{} is already held{} ({})", what,
+                                holder.empty() ? "" : " by pid " + holder, path));
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
+        return fail(fmt::format("{}: cannot write {}: {}", what, path, errno_text(errno)));
+    return fd;
 }
 
 } // namespace rescuevm

@@ -13,7 +13,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/base_sink.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace rescuevm::log {
@@ -38,6 +46,108 @@ public:
         return std::make_unique<LevelFlag>();
     }
 };
+
+// A sink that never blocks the logging thread: lines go into a bounded queue that a
+// thread of its own writes out (a 115200-baud console or a stalled journal stream
+// must not stall the agent's event loop). When the queue is full, lines are dropped
+// and counted; once it has drained, one line says how many were lost.
+class QueueSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    QueueSink(int fd, bool owned, std::size_t max_bytes) : shared_(std::make_shared<Shared>())
+    {
+        shared_->fd = fd;
+        shared_->owned = owned;
+        shared_->max_bytes = max_bytes;
+        std::thread([shared = shared_] { writer(shared); }).detach();
+    }
+    ~QueueSink() override
+    {
+        std::unique_lock lock(shared_->mutex);
+        shared_->stop = true;
+        shared_->wake.notify_all();
+        // What is queued gets a moment to reach the console; a stuck one is left behind.
+        shared_->idle.wait_for(lock, std::chrono::seconds(2), [this] { return shared_->finished; });
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override
+    {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(msg, formatted);
+        std::lock_guard lock(shared_->mutex);
+        if (shared_->queued_bytes + formatted.size() > shared_->max_bytes) {
+            shared_->dropped++;
+            return;
+        }
+        shared_->queued_bytes += formatted.size();
+        shared_->lines.emplace_back(formatted.data(), formatted.size());
+        shared_->wake.notify_one();
+    }
+    void flush_() override
+    {
+        // Waiting here could block the caller: flushing is the writer's job. Only a
+        // process about to exit waits, bounded (see the destructor).
+    }
+
+private:
+    struct Shared {
+        std::mutex mutex;
+        std::condition_variable wake, idle;
+        std::deque<std::string> lines;
+        std::size_t queued_bytes = 0, max_bytes = 0;
+        unsigned long dropped = 0;
+        int fd = -1;
+        bool owned = false, stop = false, finished = false;
+    };
+
+    static void write_all(int fd, const std::string &line)
+    {
+        std::size_t done = 0;
+        while (done < line.size()) {
+            ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return; // the console went away: nothing to tell it
+            done += static_cast<std::size_t>(n);
+        }
+    }
+
+    static void writer(std::shared_ptr<Shared> shared)
+    {
+        std::unique_lock lock(shared->mutex);
+        for (;;) {
+            shared->wake.wait(lock, [&] { return shared->stop || !shared->lines.empty(); });
+            while (!shared->lines.empty()) {
+                std::string line = std::move(shared->lines.front());
+                shared->lines.pop_front();
+                shared->queued_bytes -= line.size();
+                lock.unlock();
+                write_all(shared->fd, line);
+                lock.lock();
+            }
+            if (shared->dropped > 0) {
+                std::string note = "rescuevm: " + std::to_string(shared->dropped) +
+                                   " log line(s) dropped: the console could not keep up\n";
+                shared->dropped = 0;
+                lock.unlock();
+                write_all(shared->fd, note);
+                lock.lock();
+            }
+            if (shared->stop && shared->lines.empty()) {
+                if (shared->owned)
+                    ::close(shared->fd);
+                shared->finished = true;
+                shared->idle.notify_all();
+                return;
+            }
+        }
+    }
+
+    std::shared_ptr<Shared> shared_;
+};
+
+constexpr std::size_t kQueueBytes = 256 * 1024;
 
 std::mutex g_mutex;
 std::vector<spdlog::sink_ptr> g_sinks;
@@ -89,6 +199,22 @@ bool stderr_is(const std::string &device)
            S_ISCHR(console.st_mode) && S_ISCHR(err.st_mode) && console.st_rdev == err.st_rdev;
 }
 
+// log.console must name a terminal: a file or a block device would be written to as root.
+std::string console_device_problem(const std::string &device)
+{
+    struct stat st {};
+    if (::lstat(device.c_str(), &st) != 0)
+        return std::strerror(errno);
+    if (!S_ISCHR(st.st_mode))
+        return "not a character device (a terminal such as ttyS0 is expected)";
+    int fd = ::open(device.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return std::strerror(errno);
+    bool tty = ::isatty(fd);
+    ::close(fd);
+    return tty ? "" : "not a terminal";
+}
+
 void apply_sinks_to_all()
 {
     spdlog::apply_all([](const std::shared_ptr<spdlog::logger> &logger) {
@@ -128,19 +254,26 @@ void setup(const Options &options)
 {
     std::lock_guard lock(g_mutex);
     g_sinks.clear();
-    if (!options.journal || ::isatty(STDERR_FILENO))
-        g_sinks.push_back(std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>(
-            spdlog::color_mode::automatic));
+    if (!options.journal || ::isatty(STDERR_FILENO)) {
+        if (options.nonblocking && !::isatty(STDERR_FILENO))
+            g_sinks.push_back(std::make_shared<QueueSink>(STDERR_FILENO, false, kQueueBytes));
+        else
+            g_sinks.push_back(std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>(
+                spdlog::color_mode::automatic));
+    }
     if (options.journal)
         g_sinks.push_back(std::make_shared<spdlog::sinks::systemd_sink_mt>("rescuevm", true));
     std::string console_problem;
     if (!options.console.empty() && !stderr_is(options.console)) {
-        configure_tty(options.console, options.console_speed);
-        try {
-            g_sinks.push_back(
-                std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.console, false));
-        } catch (const spdlog::spdlog_ex &e) {
-            console_problem = e.what();
+        if (std::string problem = console_device_problem(options.console); !problem.empty()) {
+            console_problem = problem;
+        } else {
+            configure_tty(options.console, options.console_speed);
+            int fd = ::open(options.console.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0)
+                console_problem = std::strerror(errno);
+            else // the console is only the agent's: always through the queue
+                g_sinks.push_back(std::make_shared<QueueSink>(fd, true, kQueueBytes));
         }
     }
     spdlog::level::level_enum level = spdlog::level::info;

@@ -2,6 +2,8 @@
 // Process implementation: fork + pidfd_open, fd allow-list via dup2 + close_range, reaping via waitid(P_PIDFD).
 #include "rescuevm/sys/process.h"
 
+#include "rescuevm/sys/files.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -28,11 +30,6 @@ namespace {
 
 // glibc 2.36 does not name it yet.
 constexpr idtype_t kIdPidfd = static_cast<idtype_t>(3);
-
-std::string errno_text(int err)
-{
-    return std::strerror(err);
-}
 
 // Steps the child can fail at, reported through the exec-error pipe.
 constexpr const char *kChildSteps[] = {"setsid", "moving fds", "dup2", "close_range", "execve"};
@@ -62,6 +59,7 @@ struct ChildPlan {
     int stdio[3] = {-1, -1, -1};
     int base = 3;                 // first fd above every fd involved
     bool new_session = true;
+    int umask = -1;
 };
 
 [[noreturn]] void run_child(ChildPlan &plan, int err_pipe)
@@ -76,6 +74,8 @@ struct ChildPlan {
 
     if (plan.new_session && ::setsid() < 0)
         child_fail(err_pipe, 0, errno);
+    if (plan.umask >= 0)
+        ::umask(static_cast<mode_t>(plan.umask));
 
     // Move every source fd above all targets first, so no dup2 clobbers a source.
     int pipe_hi = ::fcntl(err_pipe, F_DUPFD_CLOEXEC, plan.base);
@@ -114,24 +114,11 @@ struct ChildPlan {
     child_fail(err_pipe, 4, errno);
 }
 
-Result<std::string> find_program(const std::string &name)
-{
-    if (name.find('/') != std::string::npos)
-        return name;
-    const char *path = std::getenv("PATH");
-    std::istringstream dirs(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-        struct stat st;
-        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
-            return candidate;
-    }
-    return fail("spawn: " + name + " not found in PATH; install it or give its full path");
-}
-
-std::vector<std::string> build_environment(const std::vector<std::string> &env_set)
+std::vector<std::string> build_environment(const std::vector<std::string> &env_set, bool clear)
 {
     std::vector<std::string> env;
+    if (clear)
+        return env_set;
     auto key_of = [](const std::string &entry) { return entry.substr(0, entry.find('=')); };
     for (char **e = environ; e && *e; ++e) {
         std::string entry(*e);
@@ -170,7 +157,28 @@ Result<void> check_mappings(const std::vector<FdMapping> &keep_fds)
     return {};
 }
 
+std::string fmt_limit(const std::string &program, std::chrono::milliseconds limit)
+{
+    return program + " did not finish within " + std::to_string(limit.count() / 1000.0).substr(0, 5) +
+           " s and was killed";
+}
+
 } // namespace
+
+Result<std::string> find_program(const std::string &name)
+{
+    if (name.find('/') != std::string::npos)
+        return name;
+    const char *path = std::getenv("PATH");
+    std::istringstream dirs(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+        struct stat st;
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+    }
+    return fail(name + " not found in PATH (" + (path && *path ? std::string(path) : std::string("the default")) + "): install it or give its full path");
+}
 
 std::string ExitStatus::describe() const
 {
@@ -194,7 +202,7 @@ Result<ProcessHandle> spawn(const SpawnOptions &options)
     ChildPlan plan;
     plan.program = RESCUEVM_TRY(find_program(options.argv[0]));
     std::vector<std::string> argv = options.argv;
-    std::vector<std::string> env = build_environment(options.env_set);
+    std::vector<std::string> env = build_environment(options.env_set, options.clear_environment);
     for (auto &a : argv)
         plan.argv.push_back(a.data());
     plan.argv.push_back(nullptr);
@@ -205,8 +213,20 @@ Result<ProcessHandle> spawn(const SpawnOptions &options)
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull)
         return fail("spawn: cannot open /dev/null: " + errno_text(errno));
-    UniqueFd out = RESCUEVM_TRY(open_output(options.stdout_path));
-    UniqueFd err = RESCUEVM_TRY(open_output(options.stderr_path));
+    UniqueFd out, err, capture_read;
+    if (options.capture_output) {
+        int capture[2];
+        if (::pipe2(capture, O_CLOEXEC) < 0)
+            return fail("spawn: pipe2 failed: " + errno_text(errno));
+        capture_read.reset(capture[0]);
+        out.reset(capture[1]);
+        err.reset(::fcntl(out.get(), F_DUPFD_CLOEXEC, 0));
+        if (!err)
+            return fail("spawn: dup failed: " + errno_text(errno));
+    } else {
+        out = RESCUEVM_TRY(open_output(options.stdout_path));
+        err = RESCUEVM_TRY(open_output(options.stderr_path));
+    }
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
         return fail("spawn: pipe2 failed: " + errno_text(errno));
@@ -216,6 +236,7 @@ Result<ProcessHandle> spawn(const SpawnOptions &options)
     plan.stdio[1] = out.get();
     plan.stdio[2] = err.get();
     plan.new_session = options.new_session;
+    plan.umask = options.umask;
     int highest = std::max({devnull.get(), out.get(), err.get(), pipe_read.get(), pipe_write.get()});
     for (const FdMapping &m : options.keep_fds) {
         plan.parent_fds.push_back(m.parent_fd);
@@ -257,7 +278,52 @@ Result<ProcessHandle> spawn(const SpawnOptions &options)
     auto start_time = read_start_time(pid);
     if (!start_time)
         return abandon(start_time.error().message);
-    return ProcessHandle{pid, std::move(pidfd), *start_time};
+    return ProcessHandle{pid, std::move(pidfd), *start_time, std::move(capture_read)};
+}
+
+Result<RunResult> run_to_completion(SpawnOptions options, std::chrono::milliseconds limit, std::size_t max_output)
+{
+    options.capture_output = true;
+    options.new_session = true; // a Ctrl-C meant for us must not reach it halfway
+    auto child = RESCUEVM_TRY(spawn(options));
+    const std::string program = options.argv.at(0);
+    RunResult result;
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    bool output_open = true, timed_out = false;
+    char buffer[4096];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            timed_out = true;
+            (void)send_signal(child.pidfd.get(), SIGKILL);
+            break;
+        }
+        pollfd fds[2] = {{child.pidfd.get(), POLLIN, 0}, {output_open ? child.output.get() : -1, POLLIN, 0}};
+        int n = ::poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
+        if (n < 0 && errno != EINTR)
+            return fail("poll failed while waiting for " + program + ": " + errno_text(errno));
+        if (output_open && (fds[1].revents & (POLLIN | POLLHUP))) {
+            ssize_t got = ::read(child.output.get(), buffer, sizeof buffer);
+            if (got > 0) {
+                result.output.append(buffer, static_cast<std::size_t>(got));
+                if (result.output.size() > max_output)
+                    result.output.erase(0, result.output.size() - max_output);
+            } else if (got == 0 || errno != EINTR) {
+                output_open = false;
+            }
+            continue; // drain the output before looking at the exit
+        }
+        if (fds[0].revents & POLLIN)
+            break;
+    }
+    siginfo_t info{};
+    while (::waitid(kIdPidfd, static_cast<id_t>(child.pidfd.get()), &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    if (timed_out)
+        return fail(fmt_limit(program, limit));
+    result.status = info.si_code == CLD_EXITED ? ExitStatus{ExitStatus::Kind::exited, info.si_status}
+                                               : ExitStatus{ExitStatus::Kind::killed, info.si_status};
+    return result;
 }
 
 Result<std::uint64_t> read_start_time(pid_t pid, const std::string &proc_root)
@@ -297,7 +363,7 @@ Result<ProcessHandle> attach(pid_t pid, std::uint64_t expected_start_time)
         return fail("process " + std::to_string(pid) + " started at tick " + std::to_string(start_time) +
                     ", not " + std::to_string(expected_start_time) +
                     ": the pid now belongs to another process; not touching it");
-    return ProcessHandle{pid, std::move(pidfd), start_time};
+    return ProcessHandle{pid, std::move(pidfd), start_time, UniqueFd{}};
 }
 
 Result<void> send_signal(int pidfd, int signo)

@@ -104,7 +104,10 @@ int main(int argc, char **argv)
             print({{"error", facts.error().message}});
             return 1;
         }
-        print(network_facts_json(*facts));
+        facts->dhcp = uplink_uses_dhcp(*facts, nopt.addressing);
+        auto out = network_facts_json(*facts);
+        out["problem"] = uplink_problem(*facts); // what plan and claim refuse ("" when nothing)
+        print(out);
         return 0;
     }
     if (command == "release") {

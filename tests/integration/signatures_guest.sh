@@ -137,7 +137,7 @@ conf1=$tmp/s1.toml
 log1=$tmp/agent1.log
 write_config "$conf1" "$rt1" "rvtest.write_mbr_sig=$mbrn:9f8e7d6c rvtest.final=poweroff" "" "$mbr" "$gpt"
 start_agent "$conf1" "$log1"
-wait_log "recorded $gptn identity" "$log1" 60 "agent start"
+wait_log "recorded $gptn signature" "$log1" 60 "agent start"
 wait_log "VM is off" "$log1" "$BOOT_TIMEOUT" "guest poweroff"
 grep -q "RVTEST mbrsig name=.* old=1234abcd new=9f8e7d6c" "$rt1/guest-console.log" \
   || rv_fail "the guest did not report rewriting the signature: $(grep -a RVTEST "$rt1/guest-console.log" | tail -5)"
@@ -233,7 +233,7 @@ rv_pass "signatures restore while the VM runs: exit $rc, says \`rescuevm vm stop
 stop_agent "$log2"
 [[ $(ptuuid "$mbr2") == a1b2c3d4 ]] \
   || rv_fail "on-stop: PTUUID after the agent stopped is $(ptuuid "$mbr2"), want a1b2c3d4; log: $(grep -a signatures "$log2" | tail -5)"
-grep -aq "$mbr2n: recorded identity written back" "$log2" || rv_fail "on-stop: no log line for the restore: $(tail -10 "$log2")"
+grep -aq "$mbr2n: recorded signature written back" "$log2" || rv_fail "on-stop: no log line for the restore: $(tail -10 "$log2")"
 snapshot "$mbr2" "$tmp/mbr2-restored.bin"
 diffs=$(cmp -l "$tmp/mbr2-running.bin" "$tmp/mbr2-restored.bin" | awk '$1 < 441 || $1 > 444' | head -5 || true)
 [[ -z $diffs ]] || rv_fail "on-stop restore changed bytes outside 0x1B8-0x1BB: $diffs"
@@ -279,3 +279,28 @@ json_check "$tmp/plan.json" \
   "plan --json: want a BitLocker warning for $bden (and none for $c1n/$c2n)"
 rv_log "plan warnings: $(python3 -c 'import json,sys; print(" | ".join(json.load(open(sys.argv[1]))["warnings"]))' "$tmp/plan.json")"
 rv_pass "plan --json warns about $c1n/$c2n sharing MBR signature 12345678 and about BitLocker on $bden"
+
+# --------------------------------------------- E: a qcow2 rescue image shares a disk's GPT GUID
+# The collision that breaks the server's next boot (0xc000000e): the identity must be read from the
+# disk inside the qcow2 (its container bytes hold no partition table at all).
+guid=5a1e0c0d-1111-4222-8333-0123456789ab
+g1=$(rv_loop_disk 32M)
+sgdisk -o -U "$guid" -n 1:2048:+8M "$g1" >/dev/null
+truncate -s 64M "$tmp/image.raw"
+sgdisk -o -U "$guid" -n 1:2048:+8M "$tmp/image.raw" >/dev/null
+qemu-img convert -q -O qcow2 "$tmp/image.raw" "$tmp/image.qcow2"
+rm -f "$tmp/image.raw"
+[[ -z $(blkid -p -o value -s PTUUID "$tmp/image.qcow2" 2>/dev/null) ]] \
+  || rv_fail "the qcow2 container itself should carry no partition table"
+conf4=$tmp/plan-image.toml
+write_config "$conf4" "$tmp/rt4" "" "" "$g1"
+sed -i -e '/^kernel = /d' -e '/^initrd = /d' -e '/^append = /d' \
+  -e "s|^\\[vm\\]|[vm]\\nimage = \"$tmp/image.qcow2\"|" "$conf4"
+rc=0
+rv "$conf4" plan --json >"$tmp/plan4.json" 2>"$tmp/plan4.err" || rc=$?
+[[ -s $tmp/plan4.json ]] || rv_fail "plan --json (qcow2 image) printed nothing (exit $rc): $(cat "$tmp/plan4.err")"
+g1n=${g1#/dev/}
+json_check "$tmp/plan4.json" \
+  "any('$g1n' in w and '$guid' in w and 'rescue image' in w for w in j['warnings'])" \
+  "plan --json: want a warning that $g1n shares GPT GUID $guid with the disk inside the qcow2 rescue image"
+rv_pass "plan --json warns that $g1n shares its GPT disk GUID with the disk inside the qcow2 rescue image"

@@ -41,6 +41,7 @@ inline HostFacts server()
     h.network.uplink = "eno1";
     h.network.mac = "0c:c4:7a:12:34:56";
     h.network.up = true;
+    h.network.macvtap_supported = true;
     h.network.addresses = {{"ipv4", "203.0.113.10", 32, "global"}};
     h.network.gateways = {"203.0.113.1"};
     h.disks = {disk("sdb", 2000, 512, 4096, "WD-WCC4E1234567"), disk("sda", 480, 512, 512, "S3Z8NB0K123456A")};

@@ -2,6 +2,7 @@
 // Unit tests of the disk identity guard: sector parsing, comparison, warnings, record, restore on images.
 #include "rescuevm/core/runtime_paths.h"
 #include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/host/probes.h"
 
 #include <doctest/doctest.h>
 
@@ -623,4 +624,29 @@ TEST_CASE("restore_signature refuses a damaged record before touching the disk")
     REQUIRE_FALSE(r);
     CHECK(r.error().message.find("damaged") != std::string::npos);
     CHECK(read_file(path) == mbr);
+}
+
+TEST_CASE("disk_id_of_head: the GPT disk GUID at 512 or 4096, the MBR signature, or nothing")
+{
+    std::vector<std::uint8_t> head(8192, 0);
+    CHECK(rescuevm::disk_id_of_head(head) == "");
+    // An MBR with a signature and one valid partition record.
+    head[0x1B8] = 0x78; head[0x1B9] = 0x56; head[0x1BA] = 0x34; head[0x1BB] = 0x12;
+    head[0x1BE + 4] = 0x07; head[0x1BE + 8] = 1; head[0x1BE + 12] = 100;
+    head[510] = 0x55; head[511] = 0xAA;
+    CHECK(rescuevm::disk_id_of_head(head) == "12345678");
+    CHECK(rescuevm::disk_id_of_head(std::span<const std::uint8_t>(head).first(100)) == "");
+}
+
+TEST_CASE("parse_qemu_io_dump puts each hex line at its offset")
+{
+    std::string dump = "00000000:  eb 63 90 10 00 00 00 00 00 00 00 00 00 00 00 00  .c..............\n"
+                       "00000200:  45 46 49 20 50 41 52 54 00 00 01 00 5c 00 00 00  EFI.PART........\n"
+                       "read 1024/1024 bytes at offset 0\n";
+    auto bytes = rescuevm::parse_qemu_io_dump(dump, 1024);
+    CHECK(bytes[0] == 0xeb);
+    CHECK(bytes[3] == 0x10);
+    CHECK(bytes[0x200] == 'E');
+    CHECK(bytes[0x20c] == 0x5c);
+    CHECK(bytes[0x100] == 0);
 }

@@ -58,41 +58,43 @@ TEST_CASE("choose_uplink prefers IPv4 with the lowest metric, else IPv6")
 
 TEST_CASE("uplink_problem says what is wrong and what to set")
 {
-    UplinkCheck ok;
-    ok.name = "eth0";
-    ok.exists = true;
+    NetworkFacts ok;
+    ok.uplink = "eth0";
+    ok.found = true;
     ok.up = true;
+    ok.macvtap_supported = true;
     CHECK(uplink_problem(ok) == "");
 
-    UplinkCheck none;
+    NetworkFacts none;
+    none.macvtap_supported = true;
     none.interfaces = {"eth0", "eth1"};
     auto msg = uplink_problem(none);
     CHECK(msg.find("no default route") != std::string::npos);
     CHECK(msg.find("eth0, eth1") != std::string::npos);
     CHECK(msg.find("network.uplink") != std::string::npos);
 
-    UplinkCheck missing = ok;
-    missing.exists = false;
-    missing.name = "eth9";
+    NetworkFacts missing = ok;
+    missing.found = false;
+    missing.uplink = "eth9";
     CHECK(uplink_problem(missing).find("eth9 does not exist") != std::string::npos);
 
-    UplinkCheck down = ok;
+    NetworkFacts down = ok;
     down.up = false;
     CHECK(uplink_problem(down).find("eth0 is down") != std::string::npos);
 
-    UplinkCheck bonded = ok;
+    NetworkFacts bonded = ok;
     bonded.master = "bond0";
     bonded.master_kind = "bond";
     CHECK(uplink_problem(bonded) ==
           "network: eth0 is a member of bond bond0: set network.uplink = \"bond0\"");
 
-    UplinkCheck bridged = ok;
+    NetworkFacts bridged = ok;
     bridged.master = "br0";
     bridged.master_kind = "bridge";
     CHECK(uplink_problem(bridged) ==
           "network: eth0 is a port of bridge br0: set network.uplink = \"br0\"");
 
-    UplinkCheck nomacvtap = ok;
+    NetworkFacts nomacvtap = ok;
     nomacvtap.macvtap_supported = false;
     nomacvtap.macvtap_missing_detail = "no /sys/class/macvtap";
     CHECK(uplink_problem(nomacvtap).find("CONFIG_MACVTAP") != std::string::npos);

@@ -109,11 +109,11 @@ TEST_CASE("auto memory: MemTotal minus max(4 GiB, 1/8), whole GiB")
     CHECK(host_memory_reserve(64 * kGiB) == 8 * kGiB);
     CHECK(host_memory_reserve(24 * kGiB) == 4 * kGiB);
     h.memory_bytes = 64 * kGiB;
-    CHECK(plan_vm(h, c).vm_memory_bytes == 56 * kGiB);
+    CHECK(plan_vm(h, c).vm.memory_bytes == 56 * kGiB);
     h.memory_bytes = 24 * kGiB - 300 * (1ULL << 20); // 23.7 GiB: 19.7 left, rounded down
-    CHECK(plan_vm(h, c).vm_memory_bytes == 19 * kGiB);
+    CHECK(plan_vm(h, c).vm.memory_bytes == 19 * kGiB);
     h.memory_bytes = 256 * kGiB;
-    CHECK(plan_vm(h, c).vm_memory_bytes == 224 * kGiB);
+    CHECK(plan_vm(h, c).vm.memory_bytes == 224 * kGiB);
 }
 
 TEST_CASE("explicit memory must leave the host 2 GiB")
@@ -123,7 +123,7 @@ TEST_CASE("explicit memory must leave the host 2 GiB")
     c.vm.memory = 62 * kGiB;
     auto ok = plan_vm(h, c);
     CHECK(check(ok, "vm-memory").ok);
-    CHECK(ok.vm_memory_bytes == 62 * kGiB);
+    CHECK(ok.vm.memory_bytes == 62 * kGiB);
     c.vm.memory = 62 * kGiB + 1;
     auto bad = plan_vm(h, c);
     CHECK_FALSE(check(bad, "vm-memory").ok);
@@ -136,13 +136,13 @@ TEST_CASE("auto cpus keep one core for the host above two")
     HostFacts h = server();
     Config c = config();
     h.cpus = 8;
-    CHECK(plan_vm(h, c).vm_cpus == 7);
+    CHECK(plan_vm(h, c).vm.cpus == 7);
     h.cpus = 2;
-    CHECK(plan_vm(h, c).vm_cpus == 2);
+    CHECK(plan_vm(h, c).vm.cpus == 2);
     h.cpus = 1;
-    CHECK(plan_vm(h, c).vm_cpus == 1);
+    CHECK(plan_vm(h, c).vm.cpus == 1);
     c.vm.cpus = 3;
-    CHECK(plan_vm(h, c).vm_cpus == 3);
+    CHECK(plan_vm(h, c).vm.cpus == 3);
 }
 
 TEST_CASE("kvm check: refused without /dev/kvm unless tcg")
@@ -188,7 +188,7 @@ TEST_CASE("image, firmware and network problems refuse the start with their mess
     c.vm.firmware = Firmware::bios;
     CHECK(check(plan_vm(h, c), "firmware").ok);
     h = server();
-    h.network.problem = "uplink eth0 is down: bring it up";
+    h.network.up = false; // the uplink is down
     CHECK_FALSE(check(plan_vm(h, config()), "network").ok);
     c = config();
     c.network.mode = NetworkMode::none;
@@ -207,4 +207,82 @@ TEST_CASE("glob_match matches exactly as fnmatch(3) with no flags")
             INFO("pattern \"", p, "\" name \"", n, "\"");
             CHECK(rescuevm::glob_match(p, n) == (::fnmatch(p, n, 0) == 0));
         }
+}
+
+TEST_CASE("plan refuses what run could never start: cpus past q35, memory too small, long socket paths")
+{
+    HostFacts h = server();
+    Config c = config();
+    c.vm.cpus = 1024;
+    CHECK_FALSE(check(plan_vm(h, c), "vm-cpus").ok);
+    CHECK(check(plan_vm(h, c), "vm-cpus").message.find("at most 288") != std::string::npos);
+    c.vm.cpus = 16; // more than the host's 8: allowed, with a warning
+    auto over = plan_vm(h, c);
+    CHECK(check(over, "vm-cpus").ok);
+    CHECK(std::any_of(over.warnings.begin(), over.warnings.end(),
+                      [](const std::string &w) { return w.find("more than the host's 8 CPUs") != std::string::npos; }));
+    c = config();
+    c.vm.memory = 1;
+    CHECK_FALSE(check(plan_vm(h, c), "vm-memory").ok);
+    CHECK(check(plan_vm(h, c), "vm-memory").message.find("too small") != std::string::npos);
+    c = config();
+    c.paths.runtime_dir = "/run/" + std::string(100, 'x');
+    CHECK_FALSE(check(plan_vm(h, c), "runtime-dir").ok);
+    CHECK(check(plan_vm(h, c), "runtime-dir").message.find("unix socket path") != std::string::npos);
+}
+
+TEST_CASE("plan refuses a runtime_dir a non-root user could write or own, allows root's sticky /tmp")
+{
+    HostFacts h = server();
+    Config c = config();
+    auto comp = [](std::string path, unsigned uid, unsigned mode, bool dir = true) {
+        PathComponent p;
+        p.path = std::move(path);
+        p.exists = true;
+        p.directory = dir;
+        p.uid = uid;
+        p.mode = mode;
+        return p;
+    };
+    c.paths.runtime_dir = "/tmp/rv";
+    h.runtime_dir.components = {comp("/", 0, 0755), comp("/tmp", 0, 01777), comp("/tmp/rv", 0, 0700)};
+    CHECK(check(plan_vm(h, c), "runtime-dir").ok);
+    h.runtime_dir.components.back().uid = 1000;
+    CHECK_FALSE(check(plan_vm(h, c), "runtime-dir").ok);
+    CHECK(check(plan_vm(h, c), "runtime-dir").message.find("owned by uid 1000") != std::string::npos);
+    h.runtime_dir.components.back() = comp("/tmp/rv", 0, 0777);
+    CHECK(check(plan_vm(h, c), "runtime-dir").message.find("writable by users other than root") != std::string::npos);
+    c.paths.runtime_dir = "/srv/rv";
+    h.runtime_dir.components = {comp("/", 0, 0755), comp("/srv", 0, 0777), comp("/srv/rv", 0, 0700)};
+    CHECK_FALSE(check(plan_vm(h, c), "runtime-dir").ok);
+    h.runtime_dir.components = {comp("/", 0, 0755), comp("/srv", 0, 0755)}; // created by the agent later
+    h.runtime_dir.components.push_back(PathComponent{"/srv/rv", false, false, false, 0, 0});
+    CHECK(check(plan_vm(h, c), "runtime-dir").ok);
+}
+
+TEST_CASE("plan refuses what the uplink claim would refuse: networkd, macvtaps already on the NIC")
+{
+    HostFacts h = server();
+    h.network.networkd = "systemd-networkd (lease /run/systemd/netif/leases/2)";
+    CHECK_FALSE(check(plan_vm(h, config()), "network").ok);
+    CHECK(check(plan_vm(h, config()), "network").message.find("managed by systemd-networkd") != std::string::npos);
+    h = server();
+    h.network.stacked = {"macvtap macvtap0"};
+    CHECK(check(plan_vm(h, config()), "network").message.find("already carries macvtap macvtap0") !=
+          std::string::npos);
+}
+
+TEST_CASE("the password check and the image collision warning come from the facts")
+{
+    HostFacts h = server();
+    h.admin_password = {"/run/rescuevm/admin-password", false, "is owned by uid 1000 with mode 0644: run `chown ...`"};
+    CHECK_FALSE(check(plan_vm(h, config()), "password").ok);
+    h.admin_password = {"/run/rescuevm/admin-password", true, ""};
+    CHECK(check(plan_vm(h, config()), "password").message.find("password set") != std::string::npos);
+    h.image.disk_id = "f4d0c979-f72a-4dda-92c2-7a811e2a6b31";
+    h.disks[0].partition_table = "gpt";
+    h.disks[0].disk_id = "f4d0c979-f72a-4dda-92c2-7a811e2a6b31";
+    auto plan = plan_vm(h, config());
+    CHECK(std::any_of(plan.warnings.begin(), plan.warnings.end(),
+                      [](const std::string &w) { return w.find("rescue image") != std::string::npos; }));
 }

@@ -18,12 +18,10 @@ namespace {
 
 const std::string kGoldenDir = FIXTURES_DIR "/../golden";
 
-Session session()
+// The Session `plan` and `run` build, with a fixed uuid.
+Session session(const Plan &plan)
 {
-    Session s;
-    s.uuid = "3b1c9a52-7f0e-4d2b-9c61-2a5e8f4d7b10";
-    s.paths.dir = "/run/rescuevm";
-    return s;
+    return session_for(plan, "3b1c9a52-7f0e-4d2b-9c61-2a5e8f4d7b10");
 }
 
 // Compares with the golden file, one word per line; RESCUEVM_UPDATE_GOLDEN=1 rewrites it.
@@ -68,13 +66,9 @@ std::vector<std::string> render(const Plan &plan, const Session &s)
 TEST_CASE("golden: UEFI, KVM, two virtio-blk disks, macvtap, config drive")
 {
     Config c = config();
-    Session s = session();
-    s.tap_fd = 3;
-    s.vhost_net = true;
-    s.config_drive = true;
     Plan p = plan_vm(server(), c);
     REQUIRE(p.ready());
-    check_golden("uefi_kvm_virtio_2disks", render(p, s));
+    check_golden("uefi_kvm_virtio_2disks", render(p, session(p)));
 }
 
 TEST_CASE("golden: SeaBIOS, KVM, NVMe with a serial derived from the WWN")
@@ -86,7 +80,8 @@ TEST_CASE("golden: SeaBIOS, KVM, NVMe with a serial derived from the WWN")
     HostFacts h = server();
     h.disks = {disk("nvme0n1", 1000, 512, 512, ""), disk("nvme1n1", 1000, 512, 512, "S4EWNX0R123456-VERY-LONG-SERIAL")};
     h.disks[0].wwn = "eui.0025388b71b2c3d4e5f60718293a4b5c";
-    check_golden("bios_kvm_nvme", render(plan_vm(h, c), session()));
+    Plan p = plan_vm(h, c);
+    check_golden("bios_kvm_nvme", render(p, session(p)));
 }
 
 TEST_CASE("golden: TCG, 4Kn disk on virtio-blk, no hv flags, direct kernel boot")
@@ -103,7 +98,8 @@ TEST_CASE("golden: TCG, 4Kn disk on virtio-blk, no hv flags, direct kernel boot"
     h.kvm_usable = false;
     h.io_uring = false;
     h.disks = {disk("sda", 100, 4096, 4096, "4KN-DISK-0001")};
-    auto argv = render(plan_vm(h, c), session());
+    Plan p = plan_vm(h, c);
+    auto argv = render(p, session(p));
     for (const auto &w : argv)
         CHECK(w.find("hv-") == std::string::npos);
     check_golden("tcg_4kn_kernel", argv);
@@ -114,11 +110,10 @@ TEST_CASE("golden: virtio-scsi with a 36-byte serial limit and e1000e NIC")
     Config c = config();
     c.disks.bus = DiskBus::virtio_scsi;
     c.network.model = NicModel::e1000e;
-    Session s = session();
-    s.tap_fd = 3;
     HostFacts h = server();
     h.disks = {disk("sda", 100, 512, 4096, "SEAGATE-ST4000NM0035-1V4107-ZC1ABCDEFGHIJ")};
-    check_golden("uefi_kvm_virtio_scsi", render(plan_vm(h, c), s));
+    Plan p = plan_vm(h, c);
+    check_golden("uefi_kvm_virtio_scsi", render(p, session(p)));
 }
 
 TEST_CASE("golden: SATA with 512e disks, a serial with a comma")
@@ -130,7 +125,8 @@ TEST_CASE("golden: SATA with 512e disks, a serial with a comma")
     h.disks = {disk("sda", 100, 512, 4096, "WD,COMMA")};
     for (int i = 0; i < 5; ++i)
         h.disks.push_back(disk(std::string("sd") + char('b' + i), 10, 512, 512, "S" + std::to_string(i)));
-    auto argv = render(plan_vm(h, c), session());
+    Plan p = plan_vm(h, c);
+    auto argv = render(p, session(p));
     CHECK(std::find(argv.begin(), argv.end(),
                     std::string("ide-hd,id=disk1,bus=ide.2,drive=disk1-file,logical_block_size=512,physical_block_size=4096,"
                     "serial=WD,,COMMA")) != argv.end());
@@ -143,9 +139,10 @@ TEST_CASE("SATA refuses a 4Kn disk, naming it")
     c.disks.bus = DiskBus::sata;
     HostFacts h = server();
     h.disks = {disk("sda", 100), disk("sdb", 100, 4096, 4096)};
-    auto argv = render_qemu_argv(plan_vm(h, c), session());
+    Plan p = plan_vm(h, c);
+    auto argv = render_qemu_argv(p, session(p));
     REQUIRE_FALSE(argv.has_value());
-    CHECK(argv.error().message.find("disk sdb: 4096-byte logical sectors") != std::string::npos);
+    CHECK(argv.error().message.find("disk sdb has 4096-byte logical sectors") != std::string::npos);
 }
 
 TEST_CASE("values with a newline or NUL are refused; commas are doubled")
@@ -159,7 +156,9 @@ TEST_CASE("values with a newline or NUL are refused; commas are doubled")
     Config c = config();
     HostFacts h = server();
     h.disks[0].path = "/dev/sd\nb";
-    CHECK_FALSE(render_qemu_argv(plan_vm(h, c), session()).has_value());
+    Plan p = plan_vm(h, c);
+    CHECK_FALSE(render_qemu_argv(p, session(p)).has_value());
+    CHECK_FALSE(p.ready()); // the "qemu" check of the plan says the same
 }
 
 TEST_CASE("guest serials: cut per bus, derived for NVMe only")

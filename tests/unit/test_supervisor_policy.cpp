@@ -24,6 +24,9 @@ State in(VmState vm)
     State s;
     s.vm = vm;
     s.qemu_started_ms = 0;
+    // A QEMU runs in every state but these.
+    s.qemu_alive = vm != VmState::off && vm != VmState::crashed_waiting && vm != VmState::failed &&
+                   vm != VmState::refused;
     return s;
 }
 
@@ -36,17 +39,17 @@ std::string words(const std::vector<Action> &actions)
             [](const auto &x) -> std::string {
                 using T = std::decay_t<decltype(x)>;
                 if constexpr (std::is_same_v<T, Log>) return "";
+                else if constexpr (std::is_same_v<T, PrepareStart>) return "prepare";
                 else if constexpr (std::is_same_v<T, SpawnQemu>) return "spawn";
-                else if constexpr (std::is_same_v<T, Qmp>) return "qmp:" + x.command;
-                else if constexpr (std::is_same_v<T, Screendump>) return "screendump";
+                else if constexpr (std::is_same_v<T, Qmp>) return "qmp:" + x.command + (x.reply ? "+reply" : "");
+                else if constexpr (std::is_same_v<T, Screendump>) return "screendump:" + std::to_string(x.slot);
                 else if constexpr (std::is_same_v<T, StartTimer>)
                     return std::string("timer:") + to_string(x.timer) + "=" + std::to_string(x.after.count());
                 else if constexpr (std::is_same_v<T, CancelTimer>) return std::string("cancel:") + to_string(x.timer);
                 else if constexpr (std::is_same_v<T, KillQemu>) return "kill";
-                else if constexpr (std::is_same_v<T, CheckDiskIdentities>) return "check-ids";
-                else if constexpr (std::is_same_v<T, ClaimNetwork>) return "claim-net";
+                else if constexpr (std::is_same_v<T, CheckSignatures>) return "check-ids";
                 else if constexpr (std::is_same_v<T, ReleaseNetwork>) return "release-net";
-                else if constexpr (std::is_same_v<T, Notify>) return x.ready ? "ready" : "";
+                else if constexpr (std::is_same_v<T, Notify>) return "";
                 else if constexpr (std::is_same_v<T, ExitAgent>) return "exit:" + std::to_string(x.code);
                 else if constexpr (std::is_same_v<T, Reply>) return x.ok ? "reply:ok" : "reply:refused";
             },
@@ -82,20 +85,22 @@ struct Row {
 TEST_CASE("policy table")
 {
     const Row rows[] = {
-        {"session start spawns", VmState::starting, SessionStarted{}, VmState::starting, "claim-net spawn"},
+        {"session start prepares (disks, uplink, files)", VmState::off, SessionStarted{}, VmState::starting, "prepare"},
         {"QMP ready: cont", VmState::starting, QmpReady{}, VmState::starting, "qmp:cont"},
-        {"guest runs", VmState::starting, GuestResumed{}, VmState::running, "ready"},
+        {"guest runs (READY=1 is the agent's, not the guest's)", VmState::starting, GuestResumed{}, VmState::running, ""},
         {"guest reboot keeps QEMU", VmState::running, GuestReset{"guest-reset", true}, VmState::running, "check-ids"},
         {"our own reset is not a reboot", VmState::running, GuestReset{"host-qmp-system-reset", false},
          VmState::running, ""},
         {"guest poweroff stays off", VmState::running, GuestShutdown{"guest-shutdown", true}, VmState::off,
          "check-ids qmp:quit timer:quit-deadline=15000"},
-        {"guest panic restarts in place", VmState::running, GuestPanicked{"hyper-v", 0x7B, {1, 2, 3, 4}},
-         VmState::running, "screendump qmp:system_reset qmp:cont"},
+        {"guest panic: screenshot, restart in place after a backoff", VmState::running,
+         GuestPanicked{"hyper-v", 0x7B, {1, 2, 3, 4}}, VmState::paused, "screendump:1 timer:panic-backoff=1000"},
+        {"panic backoff over: reset in place", VmState::paused, TimerFired{Timer::panic_backoff}, VmState::paused,
+         "qmp:system_reset qmp:cont"},
         {"QEMU dies: backoff", VmState::running, QemuExited{"killed by signal 9"}, VmState::crashed_waiting,
-         "cancel:quit-deadline cancel:powerdown-deadline check-ids timer:restart-backoff=1000"},
-        {"backoff over: respawn", VmState::crashed_waiting, TimerFired{Timer::restart_backoff}, VmState::starting,
-         "spawn"},
+         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids timer:restart-backoff=1000"},
+        {"backoff over: prepare again (disks re-checked)", VmState::crashed_waiting, TimerFired{Timer::restart_backoff},
+         VmState::starting, "prepare"},
         {"SIGTERM: ACPI and wait", VmState::running, StopRequested{}, VmState::stopping,
          "qmp:system_powerdown timer:powerdown-deadline=120000"},
         {"SIGTERM before the guest ran", VmState::starting, StopRequested{}, VmState::stopping,
@@ -107,16 +112,16 @@ TEST_CASE("policy table")
         {"powerdown deadline: quit", VmState::stopping, TimerFired{Timer::powerdown_deadline}, VmState::stopping,
          "qmp:quit timer:quit-deadline=15000"},
         {"quit deadline: SIGKILL", VmState::stopping, TimerFired{Timer::quit_deadline}, VmState::stopping, "kill"},
-        {"vm start from off", VmState::off, Control{"start"}, VmState::starting, "claim-net spawn reply:ok"},
+        {"vm start from off: reply once the guest runs", VmState::off, Control{"start"}, VmState::starting, "prepare"},
         {"vm start when running refused", VmState::running, Control{"start"}, VmState::running, "reply:refused"},
-        {"vm reset", VmState::running, Control{"reset"}, VmState::running, "qmp:system_reset reply:ok"},
+        {"vm reset: reply after QEMU", VmState::running, Control{"reset"}, VmState::running, "qmp:system_reset+reply"},
         {"vm powerdown", VmState::running, Control{"powerdown"}, VmState::stopping,
-         "qmp:system_powerdown timer:powerdown-deadline=86400000 reply:ok"},
+         "qmp:system_powerdown+reply timer:powerdown-deadline=86400000"},
         {"vm stop", VmState::running, Control{"stop"}, VmState::stopping,
-         "qmp:system_powerdown timer:powerdown-deadline=120000 reply:ok"},
+         "qmp:system_powerdown+reply timer:powerdown-deadline=120000"},
         {"unknown vm action refused", VmState::running, Control{"reboot-host"}, VmState::running, "reply:refused"},
         {"QEMU ends after stay-off quit", VmState::off, QemuExited{"exit status 0"}, VmState::off,
-         "cancel:quit-deadline cancel:powerdown-deadline check-ids release-net"},
+         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids release-net"},
         {"session end = clean stop", VmState::running, TimerFired{Timer::session_end}, VmState::stopping,
          "qmp:system_powerdown timer:powerdown-deadline=120000"},
         {"session warnings only log", VmState::running, TimerFired{Timer::session_warn_1h}, VmState::running, ""},
@@ -200,6 +205,8 @@ TEST_CASE("backoff doubles to 60 s, resets after 10 minutes of good running, giv
         CHECK(st.state.quick_failures == i);
         s = transition(st.state, TimerFired{Timer::restart_backoff}, p, now + 100).state;
         CHECK(s.vm == VmState::starting);
+        s = transition(s, StartPrepared{}, p, now + 200).state;
+        CHECK(s.qemu_alive);
         now += 5'000;
     }
     Step fifth = transition(s, QemuExited{"exit status 1"}, p, now);
@@ -224,7 +231,7 @@ TEST_CASE("a second SIGTERM skips the wait")
     CHECK(words(second.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
     Step exited = transition(second.state, QemuExited{"exit status 0"}, params(), 3'000);
     CHECK(words(exited.actions) ==
-          "cancel:quit-deadline cancel:powerdown-deadline check-ids release-net exit:0");
+          "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids release-net exit:0");
 }
 
 TEST_CASE("clean stop: the guest powers off, then QEMU quits, then the agent exits 0")
@@ -251,17 +258,20 @@ TEST_CASE("max_session schedules two warnings and the end")
     p.max_session = Millis{24LL * 3'600'000};
     Step step = transition(in(VmState::starting), SessionStarted{}, p, 0);
     CHECK(words(step.actions) == "timer:session-warn-1h=82800000 timer:session-warn-10m=85800000 "
-                                 "timer:session-end=86400000 claim-net spawn");
+                                 "timer:session-end=86400000 prepare");
 }
 
 TEST_CASE("no state and no event leads to a host power action")
 {
     // Every action the policy can emit is about the VM; none is about the host.
-    const VmState states[] = {VmState::starting, VmState::running, VmState::off, VmState::crashed_waiting,
-                              VmState::failed, VmState::stopping};
-    const Event events[] = {SessionStarted{}, QmpReady{}, GuestResumed{}, GuestReset{"guest-reset", true},
-                            GuestShutdown{"guest-shutdown", true}, GuestPanicked{}, QemuExited{"x"}, QmpLost{},
-                            StopRequested{}, TimerFired{Timer::quit_deadline}, Control{"stop"}};
+    const VmState states[] = {VmState::starting, VmState::running, VmState::paused, VmState::off,
+                              VmState::crashed_waiting, VmState::failed, VmState::refused, VmState::stopping};
+    const Event events[] = {SessionStarted{}, Reattached{"running"}, Reattached{"io-error"}, StartPrepared{},
+                            StartRefused{"x"}, SpawnFailed{"x"}, QmpReady{}, GuestResumed{}, GuestPaused{"io-error", ""},
+                            GuestReset{"guest-reset", true}, GuestShutdown{"guest-shutdown", true}, GuestPanicked{},
+                            QemuExited{"x"}, QmpLost{}, QmpUnresponsive{"x"}, QmpRestored{}, StopRequested{},
+                            TimerFired{Timer::quit_deadline}, TimerFired{Timer::panic_backoff}, Control{"stop"},
+                            Control{"reset"}, Control{"resume"}, Control{"start"}};
     for (auto st : states)
         for (const auto &ev : events) {
             Step step = transition(in(st), ev, params(), 1'000);
@@ -270,4 +280,168 @@ TEST_CASE("no state and no event leads to a host power action")
                     CHECK((q->command == "cont" || q->command == "quit" || q->command == "system_reset" ||
                            q->command == "system_powerdown"));
         }
+}
+
+namespace {
+
+Step run(State s, std::initializer_list<Event> events, std::int64_t now = 1'000)
+{
+    Step step{s, {}};
+    for (const auto &e : events) {
+        step = transition(step.state, e, params(), now);
+        now += 10;
+    }
+    return step;
+}
+
+} // namespace
+
+TEST_CASE("a start: prepare (disks, uplink, files), spawn, negotiate, cont, running")
+{
+    Step st = transition(State{}, SessionStarted{}, params(), 0);
+    CHECK(words(st.actions) == "prepare");
+    CHECK(st.state.vm == VmState::starting);
+    CHECK_FALSE(st.state.qemu_alive);
+    st = transition(st.state, StartPrepared{}, params(), 10);
+    CHECK(words(st.actions) == "spawn");
+    CHECK(st.state.qemu_alive);
+    st = transition(st.state, QmpReady{}, params(), 20);
+    CHECK(words(st.actions) == "qmp:cont");
+    st = transition(st.state, GuestResumed{}, params(), 30);
+    CHECK(st.state.vm == VmState::running);
+    CHECK(st.state.boots == 1);
+}
+
+TEST_CASE("a refused start names the reason, gives the uplink back and answers a waiting vm start")
+{
+    Step st = run(in(VmState::off), {Control{"start"}});
+    CHECK(words(st.actions) == "prepare");
+    CHECK(st.state.start_reply_pending);
+    Step refused = transition(st.state, StartRefused{"disk loop3 is now mounted at /mnt (in use by the host)"},
+                              params(), 2'000);
+    CHECK(refused.state.vm == VmState::refused);
+    CHECK(words(refused.actions) == "release-net reply:refused");
+    CHECK(logs(refused.actions).find("loop3 is now mounted") != std::string::npos);
+    CHECK(logs(refused.actions).find("systemctl restart rescuevm") != std::string::npos);
+    CHECK_FALSE(refused.state.start_reply_pending);
+    // From refused, `vm start` tries again.
+    CHECK(words(transition(refused.state, Control{"start"}, params(), 3'000).actions) == "prepare");
+}
+
+TEST_CASE("vm start answers once the guest runs")
+{
+    Step st = run(in(VmState::off), {Control{"start"}, StartPrepared{}, QmpReady{}});
+    CHECK(words(st.actions) == "qmp:cont");
+    st = transition(st.state, GuestResumed{}, params(), 5'000);
+    CHECK(words(st.actions) == "reply:ok");
+}
+
+TEST_CASE("QEMU that cannot be spawned counts as a quick failure")
+{
+    Step st = run(in(VmState::off), {Control{"start"}, StartPrepared{}});
+    Step failed = transition(st.state, SpawnFailed{"qemu-system-x86_64 not found in PATH"}, params(), 2'000);
+    CHECK(failed.state.vm == VmState::crashed_waiting);
+    CHECK(failed.state.quick_failures == 1);
+    CHECK(words(failed.actions) == "check-ids timer:restart-backoff=1000");
+}
+
+TEST_CASE("a stop while the start is being prepared waits for the preparation, then exits without QEMU")
+{
+    Step st = run(State{}, {SessionStarted{}, StopRequested{}});
+    CHECK(words(st.actions) == "");
+    Step done = transition(st.state, StartPrepared{}, params(), 5'000);
+    CHECK(words(done.actions) == "release-net exit:0");
+}
+
+TEST_CASE("the first SIGTERM during vm powerdown/stop still gives the guest its shutdown_timeout")
+{
+    for (const char *action : {"powerdown", "stop"}) {
+        CAPTURE(action);
+        State s = transition(in(VmState::running), Control{action}, params(), 1'000).state;
+        Step first = transition(s, StopRequested{}, params(), 2'000);
+        CHECK(first.state.vm == VmState::stopping);
+        CHECK(words(first.actions) == "cancel:powerdown-deadline timer:powerdown-deadline=120000");
+        Step second = transition(first.state, StopRequested{}, params(), 3'000);
+        CHECK(words(second.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
+    }
+}
+
+TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick crashes stays paused")
+{
+    Params p = params();
+    State s = in(VmState::running);
+    std::int64_t now = 1'000;
+    std::vector<std::string> seen;
+    for (unsigned n = 1; n <= 4; ++n) {
+        Step crash = transition(s, GuestPanicked{}, p, now);
+        CHECK(crash.state.vm == VmState::paused);
+        CHECK(words(crash.actions) == "screendump:" + std::to_string(n) + " timer:panic-backoff=" +
+                                          std::to_string(backoff_delay(n, p).count()));
+        Step again = transition(crash.state, TimerFired{Timer::panic_backoff}, p, now + 100);
+        CHECK(words(again.actions) == "qmp:system_reset qmp:cont");
+        s = transition(again.state, GuestResumed{}, p, now + 200).state;
+        CHECK(s.vm == VmState::running);
+        now += 30'000;
+    }
+    Step fifth = transition(s, GuestPanicked{}, p, now);
+    CHECK(fifth.state.vm == VmState::paused);
+    CHECK(words(fifth.actions) == "screendump:5");
+    CHECK(logs(fifth.actions).find("5 crashes in a row") != std::string::npos);
+    CHECK(logs(fifth.actions).find("rescuevm vm reset") != std::string::npos);
+    // vm reset boots it again; the next crash takes slot 1 again.
+    Step reset = transition(fifth.state, Control{"reset"}, p, now + 1'000);
+    CHECK(words(reset.actions) == "cancel:panic-backoff qmp:system_reset qmp:cont+reply");
+    s = transition(reset.state, GuestResumed{}, p, now + 1'100).state;
+    CHECK(words(transition(s, GuestPanicked{}, p, now + 2'000).actions) == "screendump:1 timer:panic-backoff=1000");
+    // Crashes far apart are not a loop.
+    State calm = in(VmState::running);
+    calm.panic_streak = 4;
+    calm.last_panic_ms = 0;
+    CHECK(transition(calm, GuestPanicked{}, p, 11 * 60'000).state.panic_streak == 1);
+}
+
+TEST_CASE("a disk I/O error pause is shown, resumed by vm resume, reset by vm reset")
+{
+    Step paused = transition(in(VmState::running), GuestPaused{"io-error", "I/O error writing disk1 (sdb)"},
+                             params(), 1'000);
+    CHECK(paused.state.vm == VmState::paused);
+    CHECK(paused.state.pause_reason == "I/O error writing disk1 (sdb)");
+    CHECK(logs(paused.actions).find("sdb") != std::string::npos);
+    CHECK(words(transition(paused.state, Control{"resume"}, params(), 2'000).actions) ==
+          "cancel:panic-backoff qmp:cont+reply");
+    CHECK(words(transition(paused.state, Control{"reset"}, params(), 2'000).actions) ==
+          "cancel:panic-backoff qmp:system_reset qmp:cont+reply");
+    CHECK(transition(paused.state, GuestResumed{}, params(), 3'000).state.vm == VmState::running);
+    // Our own pauses are not this: -S, shutdown=pause, panic=pause.
+    for (const char *status : {"prelaunch", "shutdown", "guest-panicked"})
+        CHECK(transition(in(VmState::running), GuestPaused{status, ""}, params(), 1'000).state.vm ==
+              VmState::running);
+    // A paused guest cannot power down: a stop ends QEMU.
+    CHECK(words(transition(paused.state, StopRequested{}, params(), 2'000).actions) ==
+          "cancel:panic-backoff qmp:quit timer:quit-deadline=15000");
+    CHECK(words(transition(paused.state, Control{"powerdown"}, params(), 2'000).actions) == "reply:refused");
+}
+
+TEST_CASE("re-attach takes the VM's state from QEMU's own status")
+{
+    CHECK(transition(State{}, Reattached{"running", 3}, params(), 0).state.vm == VmState::running);
+    CHECK(transition(State{}, Reattached{"running", 3}, params(), 0).state.boots == 3);
+    Step pre = transition(State{}, Reattached{"prelaunch"}, params(), 0);
+    CHECK(pre.state.vm == VmState::starting);
+    CHECK(words(pre.actions) == "qmp:cont");
+    CHECK(transition(State{}, Reattached{"io-error"}, params(), 0).state.vm == VmState::paused);
+    Step off = transition(State{}, Reattached{"shutdown"}, params(), 0);
+    CHECK(off.state.vm == VmState::off);
+    CHECK(words(off.actions) == "check-ids qmp:quit timer:quit-deadline=15000");
+    Step unknown = transition(State{}, Reattached{""}, params(), 0);
+    CHECK(unknown.state.vm == VmState::running);
+    CHECK_FALSE(unknown.state.qmp_answering);
+}
+
+TEST_CASE("QMP that stops answering is logged once, and again when it answers")
+{
+    Step a = transition(in(VmState::running), QmpUnresponsive{"query-status: no answer within 5 s"}, params(), 1'000);
+    CHECK(logs(a.actions).find("does not answer") != std::string::npos);
+    CHECK(logs(transition(a.state, QmpUnresponsive{"x"}, params(), 2'000).actions).empty());
+    CHECK(logs(transition(a.state, QmpRestored{}, params(), 3'000).actions).find("again") != std::string::npos);
 }

@@ -64,7 +64,8 @@ struct NetRoute {
 
 struct NetworkFacts {
     bool found = false;
-    std::string uplink;           // interface name
+    std::string requested = "auto"; // network.uplink as configured
+    std::string uplink;           // interface name ("" when none was found)
     int ifindex = 0;
     std::string mac;              // "52:54:00:12:34:56"
     unsigned mtu = 1500;
@@ -72,15 +73,21 @@ struct NetworkFacts {
     bool carrier = false;         // IFF_LOWER_UP: a cable (or veth peer) is there
     std::string kind;             // "" (physical), "veth", "bond", "bridge", ...
     std::string master;           // bond/bridge it is enslaved to, or ""
+    std::string master_kind;      // "bond", "bridge", "team", ...
+    std::vector<std::string> stacked; // macvlan/macvtap devices already on it: "macvtap rvtap1"
+    std::vector<std::string> interfaces; // other candidates, for messages
     std::vector<NetAddress> addresses;
     std::vector<NetAddress> link_local; // fe80::/10 and 169.254/16: not handed to the guest
     std::vector<NetRoute> routes; // default routes and the on-link routes they need
     std::vector<std::string> gateways;
     std::vector<std::string> dns;
-    bool dhcp = false;            // address came from DHCP
+    bool dhcp = false;            // decided by plan_vm (network.addressing); readers leave it
+    bool dynamic_v4 = false;      // an IPv4 address with a finite lifetime (a lease)
     std::string dhcp_client;      // e.g. "dhclient pid 123", for the log
+    std::string networkd;         // "systemd-networkd (lease ...)" when networkd serves it
     bool macvtap_supported = false; // the kernel has (or can load) macvtap
-    std::string problem;          // why no usable uplink, in words ("" when fine)
+    std::string macvtap_missing_detail; // e.g. "no /sys/class/macvtap, no macvtap.ko for 6.1.0"
+    std::string read_error;       // netlink could not be read at all
 };
 
 // An OVMF build found through QEMU's firmware descriptors (interop JSON).
@@ -99,8 +106,30 @@ struct ImageFacts {
     std::string path;
     std::string format;           // "qcow2" | "raw"
     std::uint64_t virtual_size = 0;
-    std::string disk_id;          // PTUUID of the image, for collision warnings
-    std::string problem;
+    std::string disk_id;          // partition-table id of the disk inside the image (qcow2 read through)
+    std::string problem;          // what is wrong, as found ("" when usable)
+};
+
+// guest.admin_password_file as found: present, or why it cannot be used.
+struct SecretFileFacts {
+    std::string path;
+    bool present = false;         // a usable file is there
+    std::string problem;          // what is wrong with it, with the fix ("" when fine or absent)
+};
+
+// One component of paths.runtime_dir, from / down: who could replace or plant files there.
+struct PathComponent {
+    std::string path;
+    bool exists = false;
+    bool directory = false;
+    bool symlink = false;
+    unsigned uid = 0;
+    unsigned mode = 0;            // st_mode & 07777
+};
+
+struct RuntimeDirFacts {
+    std::vector<PathComponent> components; // "/", "/run", "/run/rescuevm"
+    std::uint64_t free_bytes = 0;          // on the file system that holds it (or its nearest parent)
 };
 
 struct HostFacts {
@@ -114,6 +143,8 @@ struct HostFacts {
     NetworkFacts network;
     FirmwareFacts firmware;
     ImageFacts image;
+    SecretFileFacts admin_password;
+    RuntimeDirFacts runtime_dir;
 };
 
 } // namespace rescuevm

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// plan_vm(): from HostFacts and Config to the VM that may start, or why not. Pure.
+// Plan: the decision record of one rescue session (what plan_vm() decided from HostFacts and Config). Pure.
 #pragma once
 
 #include "rescuevm/core/config.h"
 #include "rescuevm/core/host_facts.h"
+#include "rescuevm/core/runtime_paths.h"
+#include "rescuevm/core/supervisor_policy.h"
 
 #include <cstdint>
 #include <string>
@@ -11,6 +13,7 @@
 
 namespace rescuevm {
 
+// One verdict that gates a start. Every check is made in src/core/plan/checks.cpp.
 struct Check {
     std::string name;    // "memory", "kvm", "image", "firmware", "disks", "network", ...
     bool ok = true;
@@ -23,16 +26,76 @@ struct DiskChoice {
     std::string reason;  // why it is or is not passed through
 };
 
-struct Plan {
-    Config config;
-    HostFacts host;
-    std::vector<Check> checks;
-    std::vector<DiskChoice> disks;     // every disk seen, natural order by kernel name
-    std::vector<std::string> warnings; // start allowed, but an operator should know
-    std::uint64_t vm_memory_bytes = 0;
-    unsigned vm_cpus = 0;
+// What the host is, as `plan --json` shows it under "host".
+struct HostSummary {
+    std::uint64_t memory_bytes = 0;
+    unsigned cpus = 0;
+    bool kvm = false;
+};
 
-    bool ready() const;                       // every check ok
+struct VmPlan {
+    std::string name = "rescuevm";
+    std::uint64_t memory_bytes = 0;
+    unsigned cpus = 0;
+    Accel accel = Accel::kvm;
+    Display display = Display::vnc;
+};
+
+struct FirmwarePlan {
+    Firmware kind = Firmware::uefi;
+    std::string code;            // OVMF_CODE*.fd (uefi)
+    std::string vars_template;   // OVMF_VARS*.fd, copied once per session
+    bool secure_boot = false;
+};
+
+// Disk 0: the rescue image under a throwaway overlay, or a kernel (test guests).
+struct BootPlan {
+    bool direct_kernel = false;
+    std::string kernel, initrd, append;
+    std::string image;           // vm.image
+    std::string image_format;    // "qcow2" | "raw"
+    std::uint64_t image_size = 0;
+    std::string image_disk_id;   // the partition-table id of the disk inside the image
+};
+
+struct DiskBusPlan {
+    DiskBus bus = DiskBus::virtio_blk;
+    bool io_uring = true;        // aio=io_uring, else native
+};
+
+// The hand-over of the server's uplink to the VM.
+struct NetworkPlan {
+    NetworkMode mode = NetworkMode::macvtap;
+    NicModel model = NicModel::virtio_net;
+    bool vhost_net = false;
+    // The uplink as the guest will carry it: MAC, addresses, routes (each route's
+    // gateway_outside_prefix decided), DNS; `dhcp` is the addressing decision.
+    NetworkFacts uplink;
+};
+
+struct GuestPlan {
+    std::string admin_user = "Administrator";
+    std::string admin_password_file;
+    bool admin_password = false; // a password file is there (its content is read at each start)
+};
+
+struct Plan {
+    HostSummary host;
+    std::vector<Check> checks;
+    std::vector<std::string> warnings;  // the start is allowed, but an operator should know
+    std::vector<DiskChoice> disks;      // every disk seen, natural order by kernel name
+    VmPlan vm;
+    FirmwarePlan firmware;
+    BootPlan boot;
+    DiskBusPlan disk_bus;
+    NetworkPlan network;
+    GuestPlan guest;
+    supervisor::Params supervision;
+    RestoreSignatures restore_signatures = RestoreSignatures::never;
+    std::string qemu = "qemu-system-x86_64";
+    RuntimePaths paths;
+
+    bool ready() const;                           // every check ok
     std::vector<const DiskInfo *> passed() const; // selected disks, in guest order
 };
 
@@ -49,6 +112,11 @@ std::vector<DiskChoice> select_disks(const std::vector<DiskInfo> &disks,
 // The host reserve for vm.memory = "auto": max(4 GiB, MemTotal/8).
 std::uint64_t host_memory_reserve(std::uint64_t mem_total);
 
+// The runtime-dir check alone: `run` makes it before it creates or locks anything there.
+Check runtime_dir_verdict(const RuntimeDirFacts &facts, const std::string &runtime_dir);
+
+// Every decision of a session: which disks, how big a VM, which firmware, how the
+// network is handed over, every check with its verdict and fix, every warning.
 Plan plan_vm(const HostFacts &host, const Config &config);
 
 } // namespace rescuevm

@@ -2,6 +2,7 @@
 // The plan and the disk inventory as JSON (the stable contract) and as text for people.
 #pragma once
 
+#include "rescuevm/core/error.h"
 #include "rescuevm/core/plan.h"
 
 #include <nlohmann/json.hpp>
@@ -15,7 +16,11 @@ nlohmann::json disk_json(const DiskChoice &choice);
 // The `network` object of `plan --json` (uplink, mac, mtu, up, carrier, kind, master,
 // addresses, link_local, gateways, routes, dns, dhcp, dhcp_client, macvtap, problem).
 nlohmann::json network_facts_json(const NetworkFacts &facts);
-nlohmann::json network_json(const NetworkFacts &net, const Config &config);
+// The reverse, for facts read back from a record (untrusted): every field checked
+// (interface name, MAC, addresses, routes), an error naming the first bad one.
+Result<NetworkFacts> network_facts_from_json(const nlohmann::json &json);
+// network_facts_json plus the plan's mode, NIC model and the uplink's problem ("" when none).
+nlohmann::json network_json(const NetworkPlan &net);
 nlohmann::json plan_json(const Plan &plan, const std::vector<std::string> &argv);
 
 // Size for tables: "64.0 GiB", "512.0 MiB".

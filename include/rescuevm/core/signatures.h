@@ -4,9 +4,12 @@
 
 #include "rescuevm/core/host_facts.h"
 
+#include "rescuevm/core/error.h"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,8 @@ struct DiskSignature {
     std::uint64_t size_bytes = 0;
     std::uint64_t backup_header_lba = 0;   // GPT: where the primary header says the backup is
     std::uint64_t last_lba = 0;            // size_bytes / logical_block_size - 1
+    // Which disk this was (disk_identity.h): a restore writes only to that same disk.
+    DiskInfo identity;                     // name, path, major:minor, sizes, serial, WWN, backing file
 };
 
 // What differs between the recorded and the current identity of one disk.
@@ -85,5 +90,40 @@ std::vector<std::string> signature_collisions(const std::vector<DiskInfo> &selec
 // One line per selected disk holding BitLocker partitions: the customer will
 // need the recovery key, since the VM lacks the server's TPM.
 std::vector<std::string> bitlocker_notices(const std::vector<DiskInfo> &selected);
+
+// ---- Sector parsing (pure) ----
+
+struct MbrSector {
+    bool boot_signature = false;  // 0x55AA at 510
+    bool protective = false;      // a partition record of type 0xEE: GPT follows
+    bool volume_boot_record = false; // NTFS/FAT/exFAT boot sector, not a partition table
+    bool valid_records = false;   // every boot indicator is 0x00 or 0x80
+    std::string disk_id;          // 8 lowercase hex of the LE dword at 0x1B8
+};
+
+struct GptHeader {
+    std::string disk_guid;
+    std::uint64_t my_lba = 0;
+    std::uint64_t alternate_lba = 0;
+    std::uint64_t entries_lba = 0;
+    std::uint32_t entry_count = 0;
+    std::uint32_t entry_size = 0;
+    std::uint32_t entries_crc = 0;
+};
+
+MbrSector parse_mbr(std::span<const std::uint8_t> sector0);
+// Checks signature, size, CRC and that the header is where it says it is.
+Result<GptHeader> parse_gpt_header(std::span<const std::uint8_t> block, std::uint64_t lba);
+// Checks the entry array CRC, returns the used entries.
+Result<std::vector<PartitionGuid>> parse_gpt_entries(std::span<const std::uint8_t> bytes,
+                                                     const GptHeader &header);
+// EFI GUIDs are stored mixed-endian: first three fields little-endian.
+std::string format_efi_guid(std::span<const std::uint8_t, 16> bytes);
+std::uint32_t crc32(std::span<const std::uint8_t> bytes);
+
+// The partition-table id (as libblkid's PTUUID) of a disk from its first bytes
+// (at least 8 KiB: the GPT header sits at 512 or 4096): the GPT disk GUID, the MBR
+// signature, or "" when there is neither.
+std::string disk_id_of_head(std::span<const std::uint8_t> head);
 
 } // namespace rescuevm

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The supervisor's policy: a pure transition (state, event) -> (state, actions).
+// The supervisor's policy: a pure transition (state, event) -> (state, actions); the only place the VM's state changes.
 #pragma once
 
 #include <chrono>
@@ -14,17 +14,19 @@ namespace rescuevm::supervisor {
 using Millis = std::chrono::milliseconds;
 
 enum class VmState {
-    starting,        // QEMU spawned, QMP being negotiated, guest not yet running
+    starting,        // disks checked, network claimed, QEMU spawned, QMP negotiated: guest not yet running
     running,         // the guest runs (it may be rebooting itself: that is still running)
+    paused,          // QEMU holds the guest paused: a disk I/O error, or after crashes (see pause_reason)
     off,             // the guest powered itself off (or was stopped); no QEMU process
     crashed_waiting, // QEMU ended unexpectedly; a restart is scheduled
     failed,          // QEMU failed too often in a row; no more restarts until `vm start`
-    stopping,        // the agent is ending the session: guest asked to power down
+    refused,         // a start was refused (a disk changed or is in use, the network cannot be handed over)
+    stopping,        // the guest was asked to power down (a stop of the agent, or `vm stop`)
 };
 const char *to_string(VmState);
 
-enum class Timer { restart_backoff, powerdown_deadline, quit_deadline, session_warn_1h, session_warn_10m,
-                   session_end };
+enum class Timer { restart_backoff, panic_backoff, powerdown_deadline, quit_deadline, session_warn_1h,
+                   session_warn_10m, session_end };
 const char *to_string(Timer);
 
 struct Params {
@@ -35,30 +37,44 @@ struct Params {
     Millis reset_burst{1500};           // SeaBIOS sends 2-3 RESETs per reboot
     Millis backoff_first{1000};
     Millis backoff_max{60'000};
-    Millis good_run{600'000};           // a QEMU that ran this long resets the backoff
-    unsigned max_quick_failures = 5;
+    Millis good_run{600'000};           // a QEMU (or a boot) that ran this long resets the backoff
+    unsigned max_quick_failures = 5;    // QEMU ends in a row before giving up
+    unsigned max_quick_panics = 5;      // guest crashes in a row before leaving it paused
+    unsigned panic_screenshots = 5;     // screenshots kept: panic-1.ppm .. panic-5.ppm, reused in turn
     Millis quit_grace{15'000};          // after `quit`, SIGKILL if QEMU is still there
 };
 
 struct State {
-    VmState vm = VmState::starting;
+    VmState vm = VmState::off;
     bool stop_requested = false;     // SIGTERM/SIGINT or the session limit: the agent is ending
     bool off_requested = false;      // `vm stop`/`vm powerdown`: the VM goes off, the agent stays
+    bool qemu_alive = false;         // a QEMU process exists (spawned or re-attached)
     bool guest_ran = false;          // the guest has run in this QEMU
+    bool start_reply_pending = false; // a `vm start` waits for the guest to run (or the start to fail)
+    bool qmp_answering = true;       // QMP answered the last health check
     unsigned boots = 0;              // guest boots seen (first boot and each reboot)
     unsigned reboots = 0;            // guest-initiated reboots (bursts counted once)
     unsigned panics = 0;
+    unsigned panic_streak = 0;       // crashes in a row, each within good_run of the one before
     unsigned qemu_starts = 0;
     unsigned quick_failures = 0;     // QEMU ends in a row, each after less than good_run
     std::int64_t last_reset_ms = -1'000'000'000;
+    std::int64_t last_panic_ms = -1'000'000'000;
     std::int64_t qemu_started_ms = 0;
+    std::string pause_reason;        // why the VM is paused or refused, in words
     std::string last_event;          // in words, for `status`
     std::int64_t last_event_ms = 0;
 };
 
 // What happened, as the executor saw it. `now` is a monotonic time in ms.
+struct SessionStarted {};                               // the agent's loop started, no earlier VM found
+struct Reattached { std::string status; unsigned boots = 0; }; // an earlier agent's QEMU: query-status
+struct StartPrepared {};                                // disks checked and locked, uplink claimed, files ready
+struct StartRefused { std::string why; };               // the checks before a start said no
+struct SpawnFailed { std::string why; };                // QEMU could not be started at all
 struct QmpReady {};                                     // negotiated; the guest is still stopped (-S)
-struct GuestResumed {};                                 // `cont` done: the guest runs
+struct GuestResumed {};                                 // `cont` done or QMP RESUME: the guest runs
+struct GuestPaused { std::string status; std::string detail; }; // QMP STOP: run state ("io-error", ...)
 struct GuestReset { std::string reason; bool guest = true; };
 struct GuestShutdown { std::string reason; bool guest = true; };
 struct GuestPanicked {
@@ -68,31 +84,35 @@ struct GuestPanicked {
 };
 struct QemuExited { std::string how; };                 // "exit status 1", "killed by signal 9"
 struct QmpLost {};                                      // the QMP connection dropped, QEMU alive
+struct QmpUnresponsive { std::string detail; };         // the health check got no answer in time
+struct QmpRestored {};                                  // QMP answers again
 struct StopRequested {};                                // SIGTERM/SIGINT (a second one skips the wait)
 struct TimerFired { Timer timer; };
-struct Control { std::string action; };                 // vm start|stop|powerdown|reset
-struct SessionStarted {};                               // the agent's loop started
+struct Control { std::string action; };                 // vm start|stop|powerdown|reset|resume
 
-using Event = std::variant<QmpReady, GuestResumed, GuestReset, GuestShutdown, GuestPanicked, QemuExited, QmpLost,
-                           StopRequested, TimerFired, Control, SessionStarted>;
+using Event = std::variant<SessionStarted, Reattached, StartPrepared, StartRefused, SpawnFailed, QmpReady,
+                           GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, QemuExited, QmpLost,
+                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control>;
 
 // What the executor must do, in order.
 struct Log { int level; std::string message; };         // level: 0 info, 1 warning, 2 error
+struct PrepareStart {};                                 // check and lock disks, claim the uplink, make files
 struct SpawnQemu {};
-struct Qmp { std::string command; std::string args_json = "{}"; };
-struct Screendump {};                                   // into runtime_dir, numbered by panic
+// A QMP command. With `reply`, the pending control request is answered once QEMU has:
+// `reply_message` when it succeeded, QEMU's error (or its silence) when not.
+struct Qmp { std::string command; bool reply = false; std::string reply_message = ""; };
+struct Screendump { unsigned slot; };                   // panic-<slot>.ppm in runtime_dir
 struct StartTimer { Timer timer; Millis after; };
 struct CancelTimer { Timer timer; };
 struct KillQemu {};                                     // SIGKILL through the pidfd
-struct CheckDiskIdentities { std::string when; };
-struct ClaimNetwork {};
-struct ReleaseNetwork {};
-struct Notify { bool ready = false; std::string status; };
+struct CheckSignatures { std::string when; };           // read each passed disk's signature, off the loop
+struct ReleaseNetwork {};                               // give the uplink back (QEMU has ended)
+struct Notify { std::string status; };                  // systemd STATUS=
 struct ExitAgent { int code; };
-struct Reply { bool ok; std::string message; };         // answer to a Control event
+struct Reply { bool ok; std::string message; };         // answer to the pending control request
 
-using Action = std::variant<Log, SpawnQemu, Qmp, Screendump, StartTimer, CancelTimer, KillQemu,
-                            CheckDiskIdentities, ClaimNetwork, ReleaseNetwork, Notify, ExitAgent, Reply>;
+using Action = std::variant<Log, PrepareStart, SpawnQemu, Qmp, Screendump, StartTimer, CancelTimer, KillQemu,
+                            CheckSignatures, ReleaseNetwork, Notify, ExitAgent, Reply>;
 
 struct Step {
     State state;

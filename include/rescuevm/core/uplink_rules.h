@@ -2,6 +2,9 @@
 // Pure rules about the uplink: which interface carries the server, whether it can be claimed, where its gateway is.
 #pragma once
 
+#include "rescuevm/core/config.h"
+#include "rescuevm/core/host_facts.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,21 +28,13 @@ struct DefaultRoute {
 // "" when there is none.
 std::string choose_uplink(const std::vector<DefaultRoute> &routes);
 
-// What the checks know about the chosen (or named) uplink.
-struct UplinkCheck {
-    std::string requested = "auto";   // network.uplink
-    std::string name;                 // chosen interface ("" when none)
-    bool exists = false;
-    bool up = false;
-    std::string kind;                 // link kind of the uplink
-    std::string master;               // its master, "" when none
-    std::string master_kind;          // "bond", "bridge", "team", ...
-    std::vector<std::string> interfaces; // other candidates, for the message
-    bool macvtap_supported = true;
-    std::string macvtap_missing_detail; // e.g. "no /sys/class/macvtap, no macvtap.ko for 6.1.0"
-};
+// Whether the guest gets its address by DHCP (network.addressing; "auto": the host
+// got it that way: a DHCP client or networkd serves the uplink, or its IPv4 address
+// has a lease's finite lifetime).
+bool uplink_uses_dhcp(const NetworkFacts &facts, Addressing addressing);
 
-// The refusal in words with the fix, or "" when the uplink can be claimed.
-std::string uplink_problem(const UplinkCheck &check);
+// Why the uplink found (or not) cannot be handed to the VM, in words with the fix;
+// "" when it can. The one place where an uplink is refused.
+std::string uplink_problem(const NetworkFacts &facts);
 
 } // namespace rescuevm

@@ -4,16 +4,15 @@
 
 #include "rescuevm/core/config.h"
 #include "rescuevm/core/host_facts.h"
-#include "rescuevm/core/plan.h"
 #include "rescuevm/host/disks.h"
 
 namespace rescuevm {
 
-// Reads the whole machine into HostFacts (the imperative shell behind plan_vm).
-HostFacts gather_host_facts(const Config &config, const HostRoots &roots);
+// Reads the whole machine into HostFacts, the only input plan_vm() takes besides
+// the Config. Changes nothing.
+HostFacts gather_host_facts(const Config &config, const HostRoots &roots = {});
 
-// gather_host_facts + plan_vm + what needs the machine: the admin password file
-// check and the disk warnings (identity collisions, BitLocker).
-Plan make_plan(const Config &config);
+// Ownership and modes of runtime_dir and each of its parents, and the free space there.
+RuntimeDirFacts read_runtime_dir_facts(const std::string &dir);
 
 } // namespace rescuevm

@@ -15,7 +15,7 @@ namespace rescuevm {
 // Where read_network_facts() looks. Roots are parameters so tests can use fixture trees.
 struct NetworkOptions {
     std::string uplink = "auto";                   // interface name, or "auto"
-    Addressing addressing = Addressing::auto_;     // dhcp/static force NetworkFacts::dhcp
+    Addressing addressing = Addressing::auto_;     // network.addressing: for callers that decide dhcp (uplink_uses_dhcp)
     std::string resolv_conf = "/etc/resolv.conf";
     std::string proc_root = "/proc";               // DHCP clients (/proc/<pid>/cmdline)
     std::string sys_root = "/sys";                 // macvtap support (/sys/class/macvtap)

@@ -33,9 +33,9 @@ struct ClaimRecord; // src/net/claim_record.h
 // restarted agent through load() -- puts the host back exactly.
 class UplinkClaim {
 public:
-    // Checks everything first (facts.problem, free macvtap name, no other
-    // macvlan/macvtap on the uplink, no earlier record, systemd-networkd not
-    // managing it) and refuses without changing anything; a failure midway rolls
+    // Checks everything first (uplink_problem() on `facts`, which the caller
+    // reads just before; the uplink still the same interface; a free macvtap name;
+    // no earlier record) and refuses without changing anything; a failure midway rolls
     // back the steps already done. Order: record file, macvtap (IPv6 off on it),
     // /dev/tapN, stop DHCP clients, uplink sysctls, delete routes then addresses.
     static Result<UplinkClaim> claim(const NetworkFacts &facts, const ClaimOptions &options);
@@ -48,8 +48,8 @@ public:
     UplinkClaim &operator=(UplinkClaim &&) noexcept;
     UplinkClaim(const UplinkClaim &) = delete;
     UplinkClaim &operator=(const UplinkClaim &) = delete;
-    // Releases a claim still held (logged as a warning: callers should release
-    // explicitly after QEMU has exited, or detach() when QEMU outlives them).
+    // Detaches, never releases: only a deliberate stop (release()) gives the uplink
+    // back. A crashing or unwinding owner leaves QEMU and the macvtap as they are.
     ~UplinkClaim();
 
     // Puts everything back: closes the tap, deletes the macvtap, restores the
@@ -58,6 +58,14 @@ public:
     // removes the record. Idempotent; every step is tried even when one fails and
     // the error lists what could not be restored (the record is then kept).
     Result<void> release();
+
+    // A claim loaded from a record has no tap fd: opens the macvtap's tap (only once
+    // the QEMU that held it has ended, or the kernel gives it a second queue).
+    Result<void> open_tap(const ClaimOptions &options);
+
+    // The uplink facts a claim recorded (what the VM carries), or nullopt without a
+    // record: a restarted agent plans with these while the VM owns the uplink.
+    static Result<std::optional<NetworkFacts>> recorded_facts(const std::string &record_path);
 
     // Forgets the claim without releasing it: the tap fd is closed, the record file
     // stays, so a later agent can re-attach to a QEMU that outlives this one, or

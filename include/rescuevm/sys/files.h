@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rescuevm/core/error.h"
+#include "rescuevm/sys/unique_fd.h"
 
 #include <sys/types.h>
 
@@ -28,5 +29,10 @@ Result<std::optional<std::string>> read_small_file(const std::string &path, cons
 // the directory. On any failure the old file stays as it was and the temp file
 // is removed: a full file system never leaves a truncated record.
 Result<void> write_file_atomic(const std::string &path, std::string_view content, mode_t mode = 0600);
+
+// Takes an exclusive flock on `path` (created 0600, O_NOFOLLOW) for as long as the
+// returned fd lives, and writes our pid into it. When another process holds it,
+// fails naming that pid (as written in the file) and `what`.
+Result<UniqueFd> lock_instance(const std::string &path, const std::string &what);
 
 } // namespace rescuevm

@@ -14,6 +14,9 @@ struct Options {
     std::string console;        // extra sink: a tty device such as /dev/ttyS0 ("" = none)
     unsigned console_speed = 115200;
     bool journal = false;       // also (or only) to the systemd journal
+    // The agent: lines go through a bounded queue written by a thread of its own, so
+    // a slow console never blocks the event loop (too many: dropped, and counted).
+    bool nonblocking = false;
 };
 
 // Sets up the sinks: stderr always (colour only on a terminal), plus the console

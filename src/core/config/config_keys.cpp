@@ -3,6 +3,7 @@
 #include "config_values.h"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 namespace rescuevm::config_detail {
@@ -133,12 +134,22 @@ Result<std::string> want_log_level(const RawValue &v)
     return want_one_of(v, {"trace", "debug", "info", "warning", "error"});
 }
 
-// "ttyS0" or "/dev/ttyS0"; the speed goes in log.console_speed, not after a comma.
+// "ttyS0" or "/dev/ttyS0": a terminal's name under /dev, nothing else (the agent
+// appends its log there as root); the speed goes in log.console_speed, not after a comma.
 Result<std::string> want_console(const RawValue &v)
 {
     if (is_word(v, ""))
         return std::string();
-    return want_name(v, 64, "/_-.");
+    std::string name = RESCUEVM_TRY(want_name(v, 64, "/_-."));
+    std::string_view base = name.starts_with("/dev/") ? std::string_view(name).substr(5) : std::string_view(name);
+    bool plain = !base.empty() && std::isalpha(static_cast<unsigned char>(base[0]));
+    for (char c : base)
+        plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!plain)
+        return fail(fmt::format("\"{}\" is not a terminal device name: give one like \"ttyS0\", \"ttyS1\", \"hvc0\" "
+                                "or \"/dev/ttyS0\"",
+                                name));
+    return name;
 }
 
 Result<unsigned> want_console_speed(const RawValue &v)

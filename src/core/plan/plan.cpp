@@ -1,94 +1,59 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// plan_vm(): the checks that gate a start, and the VM's size. Pure.
+// plan_vm(): every decision of a session, from HostFacts and Config, into the Plan record. Pure.
 #include "rescuevm/core/plan.h"
 
-#include <fmt/format.h>
+#include "checks.h"
+
+#include "rescuevm/core/uplink_rules.h"
 
 #include <algorithm>
 
 namespace rescuevm {
 namespace {
 
-constexpr std::uint64_t kGiB = 1ULL << 30;
-constexpr std::uint64_t kMinHostLeft = 2 * kGiB;  // below this the host itself struggles
+using namespace plan_detail;
+
 constexpr unsigned kMaxAutoCpus = 64;
 
-Check check_memory(const HostFacts &host, const Config &config)
+// The uplink as the guest carries it, with the addressing decided.
+NetworkPlan plan_network(const HostFacts &host, const Config &config)
 {
-    Check c{"memory", host.memory_bytes > config.host.min_memory, ""};
-    if (c.ok)
-        c.message = fmt::format("host has {} of RAM, more than the {} required", format_gib(host.memory_bytes),
-                                format_gib(config.host.min_memory));
-    else
-        c.message = fmt::format("host has {} of RAM; a Windows rescue VM needs a host with more than {} "
-                                "(host.min_memory): use this rescue mode on a server with more RAM",
-                                format_gib(host.memory_bytes), format_gib(config.host.min_memory));
-    return c;
+    NetworkPlan n;
+    n.mode = config.network.mode;
+    n.model = config.network.model;
+    n.vhost_net = host.vhost_net;
+    if (n.mode == NetworkMode::none)
+        return n;
+    n.uplink = host.network;
+    n.uplink.dhcp = uplink_uses_dhcp(host.network, config.network.addressing);
+    return n;
 }
 
-Check check_kvm(const HostFacts &host, const Config &config)
+BootPlan plan_boot(const HostFacts &host, const Config &config)
 {
-    if (config.vm.accel == Accel::tcg)
-        return {"kvm", true, "vm.accel = \"tcg\": KVM not used (software emulation, slow; for tests)"};
-    if (host.kvm_usable)
-        return {"kvm", true, "/dev/kvm is usable"};
-    return {"kvm", false, host.kvm_problem.empty() ? "/dev/kvm cannot be used" : host.kvm_problem};
-}
-
-Check check_boot_source(const HostFacts &host, const Config &config)
-{
-    const ImageFacts &img = host.image;
-    std::string what = config.vm.kernel.empty() ? "rescue image" : "guest kernel";
-    if (!img.found)
-        return {"image", false,
-                img.problem.empty() ? fmt::format("{} {} not found", what, img.path) : img.problem};
-    if (config.vm.kernel.empty())
-        return {"image", true, fmt::format("rescue image {} ({}, {}), opened read-only under a throwaway overlay",
-                                           img.path, img.format, format_gib(img.virtual_size))};
-    return {"image", true, fmt::format("direct kernel boot from {}", img.path)};
-}
-
-Check check_firmware(const HostFacts &host, const Config &config)
-{
-    if (config.vm.firmware == Firmware::bios)
-        return {"firmware", true, "SeaBIOS (vm.firmware = \"bios\")"};
-    if (!host.firmware.found)
-        return {"firmware", false, host.firmware.problem.empty() ? "no UEFI firmware found" : host.firmware.problem};
-    return {"firmware", true,
-            fmt::format("UEFI {} with a per-session copy of {}{}", host.firmware.code, host.firmware.vars_template,
-                        host.firmware.secure_boot ? " (secure boot)" : "")};
-}
-
-Check check_disks(const std::vector<DiskChoice> &disks, const Config &config)
-{
-    unsigned selected = 0;
-    for (const auto &d : disks) {
-        if (!d.selected)
-            continue;
-        ++selected;
-        if (config.disks.bus == DiskBus::sata && d.disk.logical_block_size != 512)
-            return {"disks", false,
-                    fmt::format("disk {} has {}-byte logical sectors, which SATA (ide-hd) cannot present: "
-                                "set disks.bus = \"virtio-blk\", \"virtio-scsi\" or \"nvme\"",
-                                d.disk.name, d.disk.logical_block_size)};
+    BootPlan b;
+    b.direct_kernel = !config.vm.kernel.empty();
+    b.kernel = config.vm.kernel;
+    b.initrd = config.vm.initrd;
+    b.append = config.vm.append;
+    b.image = config.vm.image;
+    if (!b.direct_kernel) {
+        b.image_format = host.image.format;
+        b.image_size = host.image.virtual_size;
+        b.image_disk_id = host.image.disk_id;
     }
-    if (selected == 0)
-        return {"disks", false,
-                fmt::format("no disk to pass through ({} seen): check disks.match ({}) and `rescuevm disks`",
-                            disks.size(), fmt::join(config.disks.match, ", "))};
-    return {"disks", true, fmt::format("{} disk{} passed through on {}", selected, selected == 1 ? "" : "s",
-                                       to_string(config.disks.bus))};
+    return b;
 }
 
-Check check_network(const HostFacts &host, const Config &config)
+supervisor::Params plan_supervision(const Config &config)
 {
-    if (config.network.mode == NetworkMode::none)
-        return {"network", true, "network.mode = \"none\": the VM has no network, the host's is not touched"};
-    const NetworkFacts &net = host.network;
-    if (!net.found || !net.problem.empty())
-        return {"network", false, net.problem.empty() ? "no uplink found" : net.problem};
-    return {"network", true,
-            fmt::format("uplink {} ({}) handed to the VM through macvtap", net.uplink, net.mac)};
+    supervisor::Params p;
+    p.restart_on_poweroff = config.supervisor.on_guest_poweroff == OnGuestPoweroff::restart;
+    p.network = config.network.mode == NetworkMode::macvtap;
+    p.shutdown_timeout = std::chrono::duration_cast<supervisor::Millis>(config.supervisor.shutdown_timeout);
+    if (config.supervisor.max_session)
+        p.max_session = std::chrono::duration_cast<supervisor::Millis>(*config.supervisor.max_session);
+    return p;
 }
 
 } // namespace
@@ -109,15 +74,36 @@ std::vector<const DiskInfo *> Plan::passed() const
 
 std::uint64_t host_memory_reserve(std::uint64_t mem_total)
 {
-    return std::max<std::uint64_t>(4 * kGiB, mem_total / 8);
+    return std::max<std::uint64_t>(4ULL << 30, mem_total / 8);
 }
 
 Plan plan_vm(const HostFacts &host, const Config &config)
 {
     Plan plan;
-    plan.config = config;
-    plan.host = host;
+    plan.host = {host.memory_bytes, host.cpus, host.kvm_usable};
     plan.disks = select_disks(host.disks, config.disks.match);
+
+    plan.vm.name = config.vm.name;
+    plan.vm.accel = config.vm.accel;
+    plan.vm.display = config.vm.display;
+    // CPUs: auto keeps one core for the host (I/O threads, the agent) when there are more than 2.
+    unsigned cpus = host.cpus ? host.cpus : 1;
+    plan.vm.cpus = config.vm.cpus ? *config.vm.cpus : std::min(kMaxAutoCpus, cpus > 2 ? cpus - 1 : cpus);
+
+    plan.firmware.kind = config.vm.firmware;
+    if (config.vm.firmware == Firmware::uefi) {
+        plan.firmware.code = host.firmware.code;
+        plan.firmware.vars_template = host.firmware.vars_template;
+        plan.firmware.secure_boot = host.firmware.secure_boot;
+    }
+    plan.boot = plan_boot(host, config);
+    plan.disk_bus = {config.disks.bus, host.io_uring};
+    plan.network = plan_network(host, config);
+    plan.guest = {config.guest.admin_user, config.guest.admin_password_file, host.admin_password.present};
+    plan.supervision = plan_supervision(config);
+    plan.restore_signatures = config.supervisor.restore_signatures;
+    plan.qemu = config.paths.qemu;
+    plan.paths.dir = config.paths.runtime_dir;
 
     plan.checks.push_back(check_memory(host, config));
     plan.checks.push_back(check_kvm(host, config));
@@ -125,39 +111,12 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.checks.push_back(check_firmware(host, config));
     plan.checks.push_back(check_disks(plan.disks, config));
     plan.checks.push_back(check_network(host, config));
-
-    // VM memory: auto leaves the host a reserve; an explicit size must leave 2 GiB.
-    Check vm_memory{"vm-memory", true, ""};
-    if (config.vm.memory) {
-        plan.vm_memory_bytes = *config.vm.memory;
-        if (host.memory_bytes < kMinHostLeft || plan.vm_memory_bytes > host.memory_bytes - kMinHostLeft) {
-            vm_memory.ok = false;
-            vm_memory.message = fmt::format("vm.memory = {} leaves the host less than {} of its {}: "
-                                            "lower vm.memory or set it to \"auto\"",
-                                            format_gib(plan.vm_memory_bytes), format_gib(kMinHostLeft),
-                                            format_gib(host.memory_bytes));
-        }
-    } else {
-        std::uint64_t reserve = host_memory_reserve(host.memory_bytes);
-        std::uint64_t left = host.memory_bytes > reserve ? host.memory_bytes - reserve : 0;
-        plan.vm_memory_bytes = left / kGiB * kGiB;
-        if (plan.vm_memory_bytes == 0) {
-            vm_memory.ok = false;
-            vm_memory.message = fmt::format("host has {}, not enough for a VM after the host reserve of {}: "
-                                            "set vm.memory explicitly",
-                                            format_gib(host.memory_bytes), format_gib(reserve));
-        }
-    }
-    if (vm_memory.ok)
-        vm_memory.message = fmt::format("VM gets {} ({}), the host keeps {}", format_gib(plan.vm_memory_bytes),
-                                        config.vm.memory ? "vm.memory" : "auto",
-                                        format_gib(host.memory_bytes - plan.vm_memory_bytes));
-    plan.checks.push_back(vm_memory);
-
-    // CPUs: auto keeps one core for the host (I/O threads, the agent) when there are more than 2.
-    unsigned cpus = host.cpus ? host.cpus : 1;
-    plan.vm_cpus = config.vm.cpus ? *config.vm.cpus
-                                  : std::min(kMaxAutoCpus, cpus > 2 ? cpus - 1 : cpus);
+    plan.checks.push_back(check_vm_memory(host, config, plan.vm.memory_bytes));
+    plan.checks.push_back(check_vm_cpus(host, config, plan.vm.cpus));
+    plan.checks.push_back(check_password(host));
+    plan.checks.push_back(check_runtime_dir(host, config));
+    plan.checks.push_back(check_qemu_argv(plan));
+    plan.warnings = plan_warnings(plan, host);
     return plan;
 }
 

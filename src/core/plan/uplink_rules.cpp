@@ -37,39 +37,59 @@ std::string choose_uplink(const std::vector<DefaultRoute> &routes)
     return "";
 }
 
-std::string uplink_problem(const UplinkCheck &c)
+bool uplink_uses_dhcp(const NetworkFacts &facts, Addressing addressing)
+{
+    switch (addressing) {
+    case Addressing::dhcp: return true;
+    case Addressing::static_: return false;
+    case Addressing::auto_: break;
+    }
+    return !facts.dhcp_client.empty() || !facts.networkd.empty() || facts.dynamic_v4;
+}
+
+std::string uplink_problem(const NetworkFacts &c)
 {
     std::string others = c.interfaces.empty()
                              ? std::string("none")
                              : fmt::format("{}", fmt::join(c.interfaces, ", "));
-    if (c.name.empty())
+    if (!c.read_error.empty())
+        return fmt::format("network: cannot read the host's network over netlink: {}", c.read_error);
+    if (c.uplink.empty())
         return fmt::format("network: no default route, so network.uplink = \"auto\" finds no "
                            "uplink (interfaces: {}): set network.uplink to the server's NIC, "
                            "or network.mode = \"none\" to run the VM without network",
                            others);
-    if (!c.exists)
+    if (!c.found)
         return fmt::format("network: uplink {} does not exist (interfaces: {}): set "
                            "network.uplink to one of them, or \"auto\"",
-                           c.name, others);
+                           c.uplink, others);
     if (!c.master.empty()) {
         if (c.master_kind == "bond")
             return fmt::format("network: {} is a member of bond {}: set network.uplink = \"{}\"",
-                               c.name, c.master, c.master);
+                               c.uplink, c.master, c.master);
         if (c.master_kind == "bridge")
             return fmt::format("network: {} is a port of bridge {}: set network.uplink = \"{}\"",
-                               c.name, c.master, c.master);
+                               c.uplink, c.master, c.master);
         return fmt::format("network: {} is enslaved to {} {}: set network.uplink = \"{}\"",
-                           c.name, c.master_kind.empty() ? "device" : c.master_kind, c.master,
+                           c.uplink, c.master_kind.empty() ? "device" : c.master_kind, c.master,
                            c.master);
     }
     if (c.kind == "macvtap" || c.kind == "macvlan")
         return fmt::format("network: uplink {} is itself a {}: set network.uplink to the "
                            "physical NIC under it",
-                           c.name, c.kind);
+                           c.uplink, c.kind);
     if (!c.up)
         return fmt::format("network: uplink {} is down: bring it up (ip link set {} up) "
                            "before starting, or set network.mode = \"none\"",
-                           c.name, c.name);
+                           c.uplink, c.uplink);
+    if (!c.stacked.empty())
+        return fmt::format("network: uplink {} already carries {}: a passthru macvtap needs the NIC to "
+                           "itself; delete them (ip link del ...) or set network.mode = \"none\"",
+                           c.uplink, fmt::join(c.stacked, ", "));
+    if (!c.networkd.empty())
+        return fmt::format("network: uplink {} is managed by {}, which would fight the VM for it: "
+                           "set Unmanaged=yes for it or stop systemd-networkd, then start again",
+                           c.uplink, c.networkd);
     if (!c.macvtap_supported)
         return fmt::format("network: the kernel has no macvtap support ({}): boot a kernel "
                            "with CONFIG_MACVTAP, or set network.mode = \"none\"",

@@ -1,105 +1,75 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The supervisor's policy. Nothing here can reboot or power off the host: the only
-// power actions are QMP commands to the VM and a SIGKILL to QEMU.
-#include "rescuevm/core/supervisor_policy.h"
-
-#include <fmt/format.h>
+// The supervisor's policy: starting QEMU, its exits and restarts, stopping, QMP health, timers. Nothing here can
+// reboot or power off the host: the only power actions are QMP commands to the VM and a SIGKILL to QEMU.
+#include "policy_context.h"
 
 #include <algorithm>
 
 namespace rescuevm::supervisor {
+namespace detail {
 namespace {
 
-constexpr int kInfo = 0, kWarning = 1, kError = 2;
 constexpr Millis kHour{3'600'000}, kTenMinutes{600'000};
 
-struct Ctx {
-    State s;
-    std::vector<Action> out;
-    const Params &p;
-    std::int64_t now;
-
-    void log(int level, std::string message) { out.push_back(Log{level, std::move(message)}); }
-    void event(std::string words)
-    {
-        s.last_event = std::move(words);
-        s.last_event_ms = now;
-    }
-    void set_state(VmState vm)
-    {
-        s.vm = vm;
-        out.push_back(Notify{false, fmt::format("VM {}", to_string(vm))});
-    }
-    void spawn()
-    {
-        s.qemu_starts++;
-        s.qemu_started_ms = now;
-        s.guest_ran = false;
-        out.push_back(SpawnQemu{});
-        set_state(VmState::starting);
-    }
-    void quit_qemu()
-    {
-        out.push_back(Qmp{"quit"});
-        out.push_back(StartTimer{Timer::quit_deadline, p.quit_grace});
-    }
-    void begin_powerdown(Millis deadline)
-    {
-        out.push_back(Qmp{"system_powerdown"});
-        out.push_back(StartTimer{Timer::powerdown_deadline, deadline});
-        set_state(VmState::stopping);
-    }
-    void end_agent()
-    {
-        out.push_back(ReleaseNetwork{});
-        log(kInfo, p.network ? "session ended; the host stays in rescue and has its network back"
-                             : "session ended; the host stays in rescue");
-        out.push_back(ExitAgent{0});
-    }
-};
-
-void on_stop_requested(Ctx &c, const std::string &why)
+void start_session_timers(Ctx &c)
 {
-    bool second = c.s.stop_requested;
-    c.s.stop_requested = true;
-    switch (c.s.vm) {
-    case VmState::running:
-        c.log(kInfo, fmt::format("{}: asking the guest to power down (ACPI power button), waiting up to {} s",
-                                 why, c.p.shutdown_timeout.count() / 1000));
-        c.begin_powerdown(c.p.shutdown_timeout);
-        break;
-    case VmState::starting:
-        c.log(kInfo, fmt::format("{}: the guest has not started yet; stopping QEMU", why));
-        c.quit_qemu();
-        c.set_state(VmState::stopping);
-        break;
-    case VmState::stopping:
-        if (second || c.s.off_requested) {
-            c.log(kWarning, fmt::format("{} again: not waiting for the guest any longer; stopping QEMU", why));
-            c.out.push_back(CancelTimer{Timer::powerdown_deadline});
-            c.quit_qemu();
-        }
-        break;
-    case VmState::crashed_waiting:
-        c.out.push_back(CancelTimer{Timer::restart_backoff});
-        [[fallthrough]];
-    case VmState::off:
-    case VmState::failed:
-        c.log(kInfo, fmt::format("{}: no VM is running", why));
-        c.end_agent();
-        break;
+    if (!c.p.max_session)
+        return;
+    Millis max = *c.p.max_session;
+    if (max > kHour)
+        c.out.push_back(StartTimer{Timer::session_warn_1h, max - kHour});
+    if (max > kTenMinutes)
+        c.out.push_back(StartTimer{Timer::session_warn_10m, max - kTenMinutes});
+    c.out.push_back(StartTimer{Timer::session_end, max});
+}
+
+void spawn(Ctx &c)
+{
+    c.s.qemu_starts++;
+    c.s.qemu_started_ms = c.now;
+    c.s.guest_ran = false;
+    c.s.qemu_alive = true;
+    c.s.qmp_answering = true;
+    c.out.push_back(SpawnQemu{});
+}
+
+// QEMU is gone (or never came) when it should be running: restart with a backoff,
+// or give up after too many quick failures in a row.
+void on_unexpected_end(Ctx &c, const std::string &how)
+{
+    c.out.push_back(CheckSignatures{"the VM process ended"});
+    if (c.now - c.s.qemu_started_ms >= c.p.good_run.count())
+        c.s.quick_failures = 0;
+    c.s.quick_failures++;
+    if (c.s.quick_failures >= c.p.max_quick_failures) {
+        c.log(kError, fmt::format("QEMU ended unexpectedly ({}), {} times in a row: not restarting it. "
+                                  "See qemu.log in the runtime directory, then `rescuevm vm start`; "
+                                  "the host stays in rescue",
+                                  how, c.s.quick_failures));
+        c.out.push_back(ReleaseNetwork{});
+        c.set_state(VmState::failed);
+        c.settle_start_reply(false, "QEMU ended unexpectedly (" + how + "); see qemu.log in the runtime directory");
+        return;
     }
+    Millis delay = backoff_delay(c.s.quick_failures, c.p);
+    c.log(kError, fmt::format("QEMU ended unexpectedly ({}); the host stays in rescue; restarting QEMU in {} s "
+                              "(failure {} of {})",
+                              how, delay.count() / 1000.0, c.s.quick_failures, c.p.max_quick_failures));
+    c.out.push_back(StartTimer{Timer::restart_backoff, delay});
+    c.set_state(VmState::crashed_waiting);
 }
 
 void on_qemu_exited(Ctx &c, const QemuExited &e)
 {
+    c.s.qemu_alive = false;
     c.out.push_back(CancelTimer{Timer::quit_deadline});
     c.out.push_back(CancelTimer{Timer::powerdown_deadline});
+    c.out.push_back(CancelTimer{Timer::panic_backoff});
     switch (c.s.vm) {
     case VmState::stopping:
     case VmState::off:
         c.event("QEMU ended");
-        c.out.push_back(CheckDiskIdentities{"the VM process ended"});
+        c.out.push_back(CheckSignatures{"the VM process ended"});
         if (c.s.stop_requested) {
             c.end_agent();
             return;
@@ -108,120 +78,83 @@ void on_qemu_exited(Ctx &c, const QemuExited &e)
         c.out.push_back(ReleaseNetwork{});
         c.log(kInfo, fmt::format("VM is off; the host stays in rescue{}. Start the VM again with `rescuevm vm start`",
                                  c.p.network ? " and has its network back" : ""));
-        if (c.s.vm != VmState::off)
-            c.set_state(VmState::off);
+        c.set_state(VmState::off);
         return;
     case VmState::running:
-    case VmState::starting: {
+    case VmState::starting:
+    case VmState::paused:
         c.event("QEMU ended unexpectedly: " + e.how);
-        c.out.push_back(CheckDiskIdentities{"the VM process ended"});
-        if (c.now - c.s.qemu_started_ms >= c.p.good_run.count())
-            c.s.quick_failures = 0;
-        c.s.quick_failures++;
-        if (c.s.quick_failures >= c.p.max_quick_failures) {
-            c.log(kError, fmt::format("QEMU ended unexpectedly ({}), {} times in a row: not restarting it. "
-                                      "See qemu.log in the runtime directory, then `rescuevm vm start`; "
-                                      "the host stays in rescue",
-                                      e.how, c.s.quick_failures));
-            c.out.push_back(ReleaseNetwork{});
-            c.set_state(VmState::failed);
+        if (c.s.stop_requested) { // it ended while we were about to stop it anyway
+            c.out.push_back(CheckSignatures{"the VM process ended"});
+            c.end_agent();
             return;
         }
-        Millis delay = backoff_delay(c.s.quick_failures, c.p);
-        c.log(kError, fmt::format("QEMU ended unexpectedly ({}); the host stays in rescue; restarting QEMU in {} s "
-                                  "(failure {} of {})",
-                                  e.how, delay.count() / 1000.0, c.s.quick_failures, c.p.max_quick_failures));
-        c.out.push_back(StartTimer{Timer::restart_backoff, delay});
-        c.set_state(VmState::crashed_waiting);
+        on_unexpected_end(c, e.how);
         return;
-    }
     case VmState::crashed_waiting:
     case VmState::failed:
+    case VmState::refused:
         return;
     }
 }
 
-void on_guest_shutdown(Ctx &c, const GuestShutdown &e)
+void on_start_prepared(Ctx &c)
 {
-    if (!e.guest)
-        return; // our own quit or a signal to QEMU: its exit follows
-    c.event("guest powered off");
-    if (c.s.vm == VmState::stopping) {
-        c.log(kInfo, "guest powered off as asked; stopping QEMU");
-        c.out.push_back(CancelTimer{Timer::powerdown_deadline});
-        c.quit_qemu();
+    if (c.s.vm != VmState::starting || c.s.qemu_alive)
+        return;
+    if (c.s.stop_requested) {
+        c.log(kInfo, "stop requested while the start was being prepared: not starting QEMU");
+        c.end_agent();
         return;
     }
-    if (c.s.vm != VmState::running)
+    spawn(c);
+}
+
+void on_start_refused(Ctx &c, const StartRefused &e)
+{
+    if (c.s.vm != VmState::starting || c.s.qemu_alive)
         return;
-    c.out.push_back(CheckDiskIdentities{"the guest powered off"});
-    if (c.p.restart_on_poweroff) {
-        c.log(kInfo, "guest powered itself off; supervisor.on_guest_poweroff = \"restart\": "
-                     "starting it again in the same QEMU; the host stays in rescue");
-        c.out.push_back(Qmp{"system_reset"});
+    c.event("start refused");
+    c.s.pause_reason = e.why;
+    if (c.s.stop_requested) {
+        c.end_agent();
+        return;
+    }
+    c.log(kError, fmt::format("the VM is not started: {}; the host stays in rescue. Fix it, then `rescuevm vm "
+                              "start`; to plan again with the disks as they are now, restart the agent "
+                              "(systemctl restart rescuevm)",
+                              e.why));
+    c.out.push_back(ReleaseNetwork{});
+    c.set_state(VmState::refused);
+    c.settle_start_reply(false, "the VM is not started: " + e.why);
+}
+
+void on_reattached(Ctx &c, const Reattached &e)
+{
+    c.s.qemu_alive = true;
+    c.s.qemu_starts = 1;
+    c.s.qemu_started_ms = c.now;
+    c.s.boots = e.boots;
+    c.s.guest_ran = e.status != "prelaunch";
+    c.event("re-attached to a running VM");
+    start_session_timers(c);
+    c.log(kInfo, fmt::format("re-attached; the guest is {}", e.status.empty() ? "in an unknown state (QMP did not "
+                                                                                 "answer)"
+                                                                               : e.status));
+    if (e.status == "prelaunch") {
+        c.set_state(VmState::starting);
         c.out.push_back(Qmp{"cont"});
-        c.s.boots++;
         return;
     }
-    c.log(kInfo, "guest powered itself off (Windows shutdown); the VM stays off and the host stays in rescue. "
-                 "Start it again with `rescuevm vm start`");
-    c.set_state(VmState::off);
-    c.quit_qemu();
-}
-
-void on_guest_panicked(Ctx &c, const GuestPanicked &e)
-{
-    if (c.s.vm != VmState::running)
-        return;
-    c.s.panics++;
-    if (e.type == "hyper-v")
-        c.log(kError, fmt::format("guest crashed: Windows STOP code 0x{:08X} (0x{:016X}, 0x{:016X}, 0x{:016X}, "
-                                  "0x{:016X}); screenshot saved, restarting the guest in place",
-                                  e.code, e.params[0], e.params[1], e.params[2], e.params[3]));
-    else
-        c.log(kError, "guest crashed (panic reported through pvpanic); screenshot saved, restarting the guest "
-                      "in place");
-    c.event("guest crashed");
-    c.out.push_back(Screendump{});
-    c.out.push_back(Qmp{"system_reset"});
-    c.out.push_back(Qmp{"cont"});
-    c.s.boots++;
-}
-
-void on_control(Ctx &c, const Control &e)
-{
-    auto reply = [&](bool ok, std::string msg) { c.out.push_back(Reply{ok, std::move(msg)}); };
-    if (e.action == "start") {
-        if (c.s.stop_requested)
-            return reply(false, "the agent is stopping; start it again to run the VM");
-        if (c.s.vm == VmState::running || c.s.vm == VmState::starting || c.s.vm == VmState::stopping)
-            return reply(false, fmt::format("the VM is {}; nothing to start", to_string(c.s.vm)));
-        if (c.s.vm == VmState::crashed_waiting)
-            c.out.push_back(CancelTimer{Timer::restart_backoff});
-        c.s.quick_failures = 0;
-        c.log(kInfo, "starting the VM (asked through the control socket)");
-        c.out.push_back(ClaimNetwork{});
-        c.spawn();
-        return reply(true, "starting the VM");
-    }
-    if (e.action == "stop" || e.action == "powerdown") {
-        if (c.s.vm != VmState::running)
-            return reply(false, fmt::format("the VM is {}; nothing to {}", to_string(c.s.vm), e.action));
-        c.s.off_requested = true;
-        c.log(kInfo, fmt::format("asking the guest to power down ({}, through the control socket)", e.action));
-        // `stop` insists after shutdown_timeout; `powerdown` leaves it to the guest.
-        c.begin_powerdown(e.action == "stop" ? c.p.shutdown_timeout : Millis{24LL * 3'600'000});
-        return reply(true, "ACPI power button sent to the guest");
-    }
-    if (e.action == "reset") {
-        if (c.s.vm != VmState::running)
-            return reply(false, fmt::format("the VM is {}; nothing to reset", to_string(c.s.vm)));
-        c.log(kWarning, "resetting the VM (reset button, asked through the control socket)");
-        c.out.push_back(Qmp{"system_reset"});
-        c.s.boots++;
-        return reply(true, "VM reset");
-    }
-    reply(false, fmt::format("unknown VM action \"{}\": use start, stop, powerdown or reset", e.action));
+    c.set_state(VmState::running);
+    if (e.status.empty())
+        c.s.qmp_answering = false;
+    else if (e.status == "shutdown")
+        on_guest_shutdown(c, GuestShutdown{"guest-shutdown", true});
+    else if (e.status == "guest-panicked")
+        on_guest_panicked(c, GuestPanicked{});
+    else if (e.status != "running")
+        on_guest_paused(c, GuestPaused{e.status, ""});
 }
 
 void on_timer(Ctx &c, Timer t)
@@ -230,8 +163,11 @@ void on_timer(Ctx &c, Timer t)
     case Timer::restart_backoff:
         if (c.s.vm == VmState::crashed_waiting) {
             c.log(kInfo, "restarting QEMU");
-            c.spawn();
+            begin_start(c);
         }
+        return;
+    case Timer::panic_backoff:
+        on_panic_backoff(c);
         return;
     case Timer::powerdown_deadline:
         if (c.s.vm == VmState::stopping) {
@@ -257,14 +193,79 @@ void on_timer(Ctx &c, Timer t)
 
 } // namespace
 
+void begin_start(Ctx &c)
+{
+    c.s.pause_reason.clear();
+    c.out.push_back(PrepareStart{});
+    c.set_state(VmState::starting);
+}
+
+void on_stop_requested(Ctx &c, const std::string &why)
+{
+    bool second = c.s.stop_requested;
+    c.s.stop_requested = true;
+    switch (c.s.vm) {
+    case VmState::running:
+        c.log(kInfo, fmt::format("{}: asking the guest to power down (ACPI power button), waiting up to {} s",
+                                 why, c.p.shutdown_timeout.count() / 1000));
+        c.begin_powerdown(c.p.shutdown_timeout);
+        break;
+    case VmState::starting:
+        if (!c.s.qemu_alive) {
+            c.log(kInfo, fmt::format("{}: the VM start is still being prepared; stopping once that is done", why));
+            break;
+        }
+        c.log(kInfo, fmt::format("{}: the guest has not started yet; stopping QEMU", why));
+        c.quit_qemu();
+        c.set_state(VmState::stopping);
+        break;
+    case VmState::paused:
+        c.log(kWarning, fmt::format("{}: the guest is paused ({}) and cannot power down; stopping QEMU", why,
+                                    c.s.pause_reason.empty() ? "by QEMU" : c.s.pause_reason));
+        c.out.push_back(CancelTimer{Timer::panic_backoff});
+        c.quit_qemu();
+        c.set_state(VmState::stopping);
+        break;
+    case VmState::stopping:
+        if (second) {
+            c.log(kWarning, fmt::format("{} again: not waiting for the guest any longer; stopping QEMU", why));
+            c.out.push_back(CancelTimer{Timer::powerdown_deadline});
+            c.quit_qemu();
+        } else if (c.s.off_requested) {
+            // The guest is already shutting down (`vm stop`/`powerdown`): it keeps its full time.
+            c.log(kInfo, fmt::format("{}: the guest is already powering down; waiting up to {} s (stop again to cut "
+                                     "it short)",
+                                     why, c.p.shutdown_timeout.count() / 1000));
+            c.out.push_back(CancelTimer{Timer::powerdown_deadline});
+            c.out.push_back(StartTimer{Timer::powerdown_deadline, c.p.shutdown_timeout});
+        }
+        break;
+    case VmState::crashed_waiting:
+        c.out.push_back(CancelTimer{Timer::restart_backoff});
+        [[fallthrough]];
+    case VmState::off:
+    case VmState::failed:
+    case VmState::refused:
+        c.log(kInfo, fmt::format("{}: no VM is running", why));
+        c.end_agent();
+        break;
+    }
+}
+
+} // namespace detail
+
+using namespace detail;
+
 const char *to_string(VmState s)
 {
     switch (s) {
     case VmState::starting: return "starting";
     case VmState::running: return "running";
+    case VmState::paused: return "paused";
     case VmState::off: return "off";
     case VmState::crashed_waiting: return "crashed-waiting";
     case VmState::failed: return "failed";
+    case VmState::refused: return "refused";
     case VmState::stopping: return "stopping";
     }
     return "?";
@@ -274,6 +275,7 @@ const char *to_string(Timer t)
 {
     switch (t) {
     case Timer::restart_backoff: return "restart-backoff";
+    case Timer::panic_backoff: return "panic-backoff";
     case Timer::powerdown_deadline: return "powerdown-deadline";
     case Timer::quit_deadline: return "quit-deadline";
     case Timer::session_warn_1h: return "session-warn-1h";
@@ -298,42 +300,29 @@ Step transition(const State &state, const Event &event, const Params &params, st
         [&](const auto &e) {
             using E = std::decay_t<decltype(e)>;
             if constexpr (std::is_same_v<E, SessionStarted>) {
-                if (params.max_session) {
-                    Millis max = *params.max_session;
-                    if (max > kHour)
-                        c.out.push_back(StartTimer{Timer::session_warn_1h, max - kHour});
-                    if (max > kTenMinutes)
-                        c.out.push_back(StartTimer{Timer::session_warn_10m, max - kTenMinutes});
-                    c.out.push_back(StartTimer{Timer::session_end, max});
+                start_session_timers(c);
+                begin_start(c);
+            } else if constexpr (std::is_same_v<E, Reattached>) {
+                on_reattached(c, e);
+            } else if constexpr (std::is_same_v<E, StartPrepared>) {
+                on_start_prepared(c);
+            } else if constexpr (std::is_same_v<E, StartRefused>) {
+                on_start_refused(c, e);
+            } else if constexpr (std::is_same_v<E, SpawnFailed>) {
+                if (c.s.vm == VmState::starting && c.s.qemu_alive) {
+                    c.s.qemu_alive = false;
+                    c.event("QEMU could not be started: " + e.why);
+                    on_unexpected_end(c, "could not be started: " + e.why);
                 }
-                c.out.push_back(ClaimNetwork{});
-                c.spawn();
             } else if constexpr (std::is_same_v<E, QmpReady>) {
-                if (c.s.vm == VmState::starting)
+                if (c.s.vm == VmState::starting && c.s.qemu_alive)
                     c.out.push_back(Qmp{c.s.stop_requested ? "quit" : "cont"});
             } else if constexpr (std::is_same_v<E, GuestResumed>) {
-                if (c.s.vm == VmState::starting) {
-                    c.s.guest_ran = true;
-                    c.s.boots++;
-                    c.event("guest started");
-                    c.log(kInfo, fmt::format("guest is running (boot {}); the host stays in rescue", c.s.boots));
-                    c.s.vm = VmState::running;
-                    c.out.push_back(Notify{true, "VM running"});
-                }
+                on_guest_resumed(c);
+            } else if constexpr (std::is_same_v<E, GuestPaused>) {
+                on_guest_paused(c, e);
             } else if constexpr (std::is_same_v<E, GuestReset>) {
-                bool burst = now_ms - c.s.last_reset_ms < params.reset_burst.count();
-                if (e.guest && c.s.vm == VmState::running && !burst) {
-                    c.s.reboots++;
-                    c.s.boots++;
-                    c.event("guest restarted itself");
-                    c.log(kInfo, fmt::format("guest restarted itself (Windows reboot {}); VM keeps running, host "
-                                             "stays in rescue",
-                                             c.s.reboots));
-                    c.out.push_back(CheckDiskIdentities{"the guest rebooted"});
-                }
-                // Our own system_reset (restart policy, panic, `vm reset`) opens a burst too: SeaBIOS
-                // follows it with guest-reset RESETs of its own, which are no guest reboot.
-                c.s.last_reset_ms = now_ms;
+                on_guest_reset(c, e);
             } else if constexpr (std::is_same_v<E, GuestShutdown>) {
                 on_guest_shutdown(c, e);
             } else if constexpr (std::is_same_v<E, GuestPanicked>) {
@@ -342,6 +331,16 @@ Step transition(const State &state, const Event &event, const Params &params, st
                 on_qemu_exited(c, e);
             } else if constexpr (std::is_same_v<E, QmpLost>) {
                 c.log(kWarning, "lost the QMP connection to QEMU; reconnecting");
+            } else if constexpr (std::is_same_v<E, QmpUnresponsive>) {
+                if (c.s.qmp_answering)
+                    c.log(kWarning, fmt::format("QEMU does not answer on QMP ({}): it may be stopped or hung; the VM's "
+                                                "state is unknown until it answers",
+                                                e.detail));
+                c.s.qmp_answering = false;
+            } else if constexpr (std::is_same_v<E, QmpRestored>) {
+                if (!c.s.qmp_answering)
+                    c.log(kInfo, "QEMU answers on QMP again");
+                c.s.qmp_answering = true;
             } else if constexpr (std::is_same_v<E, StopRequested>) {
                 on_stop_requested(c, "stop requested (SIGTERM/SIGINT)");
             } else if constexpr (std::is_same_v<E, TimerFired>) {

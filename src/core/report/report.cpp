@@ -2,10 +2,13 @@
 // Renders plans and inventories: JSON for machines, short tables for people.
 #include "rescuevm/core/report.h"
 
-
+#include "rescuevm/core/ip_address.h"
 #include "rescuevm/core/qemu_argv.h"
+#include "rescuevm/core/uplink_rules.h"
 
 #include <fmt/format.h>
+
+#include <cctype>
 
 namespace rescuevm {
 
@@ -38,11 +41,12 @@ nlohmann::json disk_json(const DiskChoice &choice)
             {"reason", choice.reason}};
 }
 
-nlohmann::json network_json(const NetworkFacts &net, const Config &config)
+nlohmann::json network_json(const NetworkPlan &net)
 {
-    nlohmann::json out = network_facts_json(net);
-    out["mode"] = to_string(config.network.mode);
-    out["model"] = to_string(config.network.model);
+    nlohmann::json out = network_facts_json(net.uplink);
+    out["mode"] = to_string(net.mode);
+    out["model"] = to_string(net.model);
+    out["problem"] = net.mode == NetworkMode::none ? "" : uplink_problem(net.uplink);
     return out;
 }
 
@@ -55,15 +59,18 @@ nlohmann::json plan_json(const Plan &plan, const std::vector<std::string> &argv)
     for (const auto &d : plan.disks)
         disks.push_back(disk_json(d));
     return {{"ready", plan.ready()},
-            {"host", {{"memory_bytes", plan.host.memory_bytes}, {"cpus", plan.host.cpus}, {"kvm", plan.host.kvm_usable}}},
+            {"host", {{"memory_bytes", plan.host.memory_bytes}, {"cpus", plan.host.cpus}, {"kvm", plan.host.kvm}}},
             {"checks", checks},
             {"warnings", plan.warnings},
             {"disks", disks},
-            {"network", network_json(plan.host.network, plan.config)},
-            {"vm", {{"memory_bytes", plan.vm_memory_bytes}, {"cpus", plan.vm_cpus},
-                    {"accel", to_string(plan.config.vm.accel)}, {"firmware", to_string(plan.config.vm.firmware)},
-                    {"bus", to_string(plan.config.disks.bus)}, {"image", plan.host.image.path}}},
-            {"qemu", {{"binary", plan.config.paths.qemu}, {"argv", argv}}}};
+            {"network", network_json(plan.network)},
+            {"vm", {{"memory_bytes", plan.vm.memory_bytes}, {"cpus", plan.vm.cpus},
+                    {"accel", to_string(plan.vm.accel)}, {"firmware", to_string(plan.firmware.kind)},
+                    {"bus", to_string(plan.disk_bus.bus)},
+                    {"image", plan.boot.direct_kernel ? plan.boot.kernel : plan.boot.image},
+                    {"image_format", plan.boot.image_format},
+                    {"image_disk_id", plan.boot.image_disk_id}}},
+            {"qemu", {{"binary", plan.qemu}, {"argv", argv}}}};
 }
 
 std::string human_size(std::uint64_t bytes)
@@ -102,8 +109,8 @@ std::string plan_text(const Plan &plan, const std::vector<std::string> &argv)
         out += fmt::format("  [{}] {:<10} {}\n", c.ok ? " ok " : "FAIL", c.name, c.message);
     for (const auto &w : plan.warnings)
         out += fmt::format("  [WARN] {}\n", w);
-    out += fmt::format("\nVM: {} RAM, {} CPUs, disks on {}\n", human_size(plan.vm_memory_bytes), plan.vm_cpus,
-                       to_string(plan.config.disks.bus));
+    out += fmt::format("\nVM: {} RAM, {} CPUs, disks on {}\n", human_size(plan.vm.memory_bytes), plan.vm.cpus,
+                       to_string(plan.disk_bus.bus));
     out += "\nQEMU command line:\n" + shell_quote(argv) + "\n";
     out += plan.ready() ? "\nVerdict: ready to start the VM.\n"
                         : "\nVerdict: REFUSED: fix the failed checks above, then run again.\n";
@@ -142,9 +149,113 @@ nlohmann::json network_facts_json(const NetworkFacts &f)
         {"dns", f.dns},
         {"dhcp", f.dhcp},
         {"dhcp_client", f.dhcp_client},
+        {"dynamic_v4", f.dynamic_v4},
+        {"networkd", f.networkd},
+        {"stacked", f.stacked},
         {"macvtap_supported", f.macvtap_supported},
-        {"problem", f.problem},
     };
+}
+
+namespace {
+
+Result<std::string> json_string(const nlohmann::json &j, const char *key, std::size_t max = 256)
+{
+    if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().size() > max)
+        return fail(fmt::format("\"{}\" is missing or not a short string", key));
+    return j[key].get<std::string>();
+}
+
+bool json_bool(const nlohmann::json &j, const char *key)
+{
+    return j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+}
+
+Result<std::vector<NetAddress>> json_addresses(const nlohmann::json &j, const char *key)
+{
+    std::vector<NetAddress> out;
+    if (!j.contains(key) || !j[key].is_array() || j[key].size() > 64)
+        return fail(fmt::format("\"{}\" is not a list of addresses", key));
+    for (const auto &a : j[key]) {
+        if (!a.is_object())
+            return fail(fmt::format("\"{}\" holds something that is not an address", key));
+        NetAddress na;
+        na.family = RESCUEVM_TRY(json_string(a, "family"));
+        na.address = RESCUEVM_TRY(json_string(a, "address"));
+        na.scope = RESCUEVM_TRY(json_string(a, "scope"));
+        auto ip = IpAddress::parse(na.address);
+        if (!ip || (na.family == "ipv6") != ip->v6 || !a.contains("prefix") || !a["prefix"].is_number_unsigned() ||
+            a["prefix"].get<unsigned>() > ip->bits())
+            return fail(fmt::format("\"{}\": {} is not a valid address with its prefix", key, na.address));
+        na.prefix = a["prefix"].get<unsigned>();
+        out.push_back(na);
+    }
+    return out;
+}
+
+Result<std::vector<std::string>> json_ips(const nlohmann::json &j, const char *key)
+{
+    std::vector<std::string> out;
+    if (!j.contains(key) || !j[key].is_array() || j[key].size() > 64)
+        return fail(fmt::format("\"{}\" is not a list", key));
+    for (const auto &v : j[key]) {
+        if (!v.is_string() || !IpAddress::parse(v.get<std::string>()))
+            return fail(fmt::format("\"{}\" holds something that is not an IP address", key));
+        out.push_back(v.get<std::string>());
+    }
+    return out;
+}
+
+} // namespace
+
+Result<NetworkFacts> network_facts_from_json(const nlohmann::json &j)
+{
+    if (!j.is_object())
+        return fail("not an object");
+    NetworkFacts f;
+    f.found = json_bool(j, "found");
+    f.uplink = RESCUEVM_TRY(json_string(j, "uplink", 15));
+    for (char c : f.uplink)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view("_-.@:").find(c) == std::string_view::npos)
+            return fail("\"uplink\" is not an interface name");
+    f.mac = RESCUEVM_TRY(json_string(j, "mac", 17));
+    if (f.mac.size() != 17)
+        return fail("\"mac\" is not a MAC address");
+    for (std::size_t i = 0; i < f.mac.size(); ++i)
+        if (i % 3 == 2 ? f.mac[i] != ':' : !std::isxdigit(static_cast<unsigned char>(f.mac[i])))
+            return fail("\"mac\" is not a MAC address");
+    if (j.contains("ifindex") && j["ifindex"].is_number_integer())
+        f.ifindex = j["ifindex"].get<int>();
+    if (j.contains("mtu") && j["mtu"].is_number_unsigned() && j["mtu"].get<unsigned>() >= 68 &&
+        j["mtu"].get<unsigned>() <= 65535)
+        f.mtu = j["mtu"].get<unsigned>();
+    f.up = json_bool(j, "up");
+    f.carrier = json_bool(j, "carrier");
+    f.kind = RESCUEVM_TRY(json_string(j, "kind", 32));
+    f.addresses = RESCUEVM_TRY(json_addresses(j, "addresses"));
+    f.link_local = RESCUEVM_TRY(json_addresses(j, "link_local"));
+    f.gateways = RESCUEVM_TRY(json_ips(j, "gateways"));
+    f.dns = RESCUEVM_TRY(json_ips(j, "dns"));
+    if (!j.contains("routes") || !j["routes"].is_array() || j["routes"].size() > 64)
+        return fail("\"routes\" is not a list");
+    for (const auto &r : j["routes"]) {
+        if (!r.is_object())
+            return fail("\"routes\" holds something that is not a route");
+        NetRoute nr;
+        nr.family = RESCUEVM_TRY(json_string(r, "family"));
+        nr.destination = RESCUEVM_TRY(json_string(r, "destination"));
+        nr.gateway = RESCUEVM_TRY(json_string(r, "gateway"));
+        nr.gateway_outside_prefix = json_bool(r, "gateway_outside_prefix");
+        std::string dest = nr.destination.substr(0, nr.destination.find('/'));
+        if ((nr.destination != "default" && !IpAddress::parse(dest)) ||
+            (!nr.gateway.empty() && !IpAddress::parse(nr.gateway)))
+            return fail("\"routes\" holds a route that does not parse");
+        f.routes.push_back(nr);
+    }
+    f.dhcp = json_bool(j, "dhcp");
+    f.dynamic_v4 = json_bool(j, "dynamic_v4");
+    f.dhcp_client = RESCUEVM_TRY(json_string(j, "dhcp_client"));
+    f.macvtap_supported = json_bool(j, "macvtap_supported");
+    return f;
 }
 
 } // namespace rescuevm

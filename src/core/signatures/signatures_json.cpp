@@ -26,7 +26,12 @@ void to_json(nlohmann::json &j, const DiskSignature &d)
     j = {{"path", d.path}, {"name", d.name}, {"table", d.table}, {"disk_id", d.disk_id},
          {"partitions", d.partitions}, {"logical_block_size", d.logical_block_size},
          {"size_bytes", d.size_bytes}, {"backup_header_lba", d.backup_header_lba},
-         {"last_lba", d.last_lba}};
+         {"last_lba", d.last_lba},
+         {"identity",
+          {{"major", d.identity.major}, {"minor", d.identity.minor}, {"size_bytes", d.identity.size_bytes},
+           {"logical_block_size", d.identity.logical_block_size},
+           {"physical_block_size", d.identity.physical_block_size}, {"serial", d.identity.serial},
+           {"wwn", d.identity.wwn}, {"backing_file", d.identity.backing_file}}}};
 }
 
 void from_json(const nlohmann::json &j, DiskSignature &d)
@@ -40,6 +45,19 @@ void from_json(const nlohmann::json &j, DiskSignature &d)
     d.size_bytes = j.value("size_bytes", std::uint64_t{0});
     d.backup_header_lba = j.value("backup_header_lba", std::uint64_t{0});
     d.last_lba = j.value("last_lba", std::uint64_t{0});
+    d.identity.name = d.name;
+    d.identity.path = d.path;
+    if (auto it = j.find("identity"); it != j.end() && it->is_object()) {
+        const auto &id = *it;
+        d.identity.major = id.value("major", 0u);
+        d.identity.minor = id.value("minor", 0u);
+        d.identity.size_bytes = id.value("size_bytes", std::uint64_t{0});
+        d.identity.logical_block_size = id.value("logical_block_size", 512u);
+        d.identity.physical_block_size = id.value("physical_block_size", 512u);
+        d.identity.serial = id.value("serial", "");
+        d.identity.wwn = id.value("wwn", "");
+        d.identity.backing_file = id.value("backing_file", "");
+    }
 }
 
 void to_json(nlohmann::json &j, const SignatureChange &c)

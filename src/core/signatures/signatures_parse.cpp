@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Pure parsing of MBR and GPT sectors into the identity fields Windows keys disks on.
-#include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/core/signatures.h"
 
 #include <fmt/format.h>
 
@@ -141,6 +141,25 @@ Result<std::vector<PartitionGuid>> parse_gpt_entries(std::span<const std::uint8_
         parts.push_back(std::move(p));
     }
     return parts;
+}
+
+std::string disk_id_of_head(std::span<const std::uint8_t> head)
+{
+    if (head.size() < 512)
+        return "";
+    MbrSector mbr = parse_mbr(head.first(512));
+    if (!mbr.boot_signature)
+        return "";
+    if (mbr.protective) {
+        for (std::size_t sector : {512u, 4096u})
+            if (head.size() >= sector * 2)
+                if (auto h = parse_gpt_header(head.subspan(sector, sector), 1))
+                    return h->disk_guid;
+        return "";
+    }
+    if (mbr.volume_boot_record || !mbr.valid_records || mbr.disk_id == "00000000")
+        return "";
+    return mbr.disk_id;
 }
 
 } // namespace rescuevm

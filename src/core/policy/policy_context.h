@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The policy's working state during one transition, and the steps its parts share (supervisor_policy.cpp, policy_guest.cpp, policy_control.cpp). Pure.
+#pragma once
+
+#include "rescuevm/core/supervisor_policy.h"
+
+#include <fmt/format.h>
+
+namespace rescuevm::supervisor::detail {
+
+constexpr int kInfo = 0, kWarning = 1, kError = 2;
+
+struct Ctx {
+    State s;
+    std::vector<Action> out;
+    const Params &p;
+    std::int64_t now;
+
+    void log(int level, std::string message) { out.push_back(Log{level, std::move(message)}); }
+    void event(std::string words)
+    {
+        s.last_event = std::move(words);
+        s.last_event_ms = now;
+    }
+    void set_state(VmState vm)
+    {
+        if (s.vm == vm)
+            return;
+        s.vm = vm;
+        out.push_back(Notify{fmt::format("VM {}", to_string(vm))});
+    }
+    void reply(bool ok, std::string message) { out.push_back(Reply{ok, std::move(message)}); }
+    // Answers a `vm start` that waits for its outcome, if one does.
+    void settle_start_reply(bool ok, const std::string &message)
+    {
+        if (!s.start_reply_pending)
+            return;
+        s.start_reply_pending = false;
+        reply(ok, message);
+    }
+    void quit_qemu()
+    {
+        out.push_back(Qmp{"quit"});
+        out.push_back(StartTimer{Timer::quit_deadline, p.quit_grace});
+    }
+    void begin_powerdown(Millis deadline)
+    {
+        out.push_back(Qmp{"system_powerdown"});
+        out.push_back(StartTimer{Timer::powerdown_deadline, deadline});
+        set_state(VmState::stopping);
+    }
+    void end_agent()
+    {
+        out.push_back(ReleaseNetwork{});
+        log(kInfo, p.network ? "session ended; the host stays in rescue and has its network back"
+                             : "session ended; the host stays in rescue");
+        out.push_back(ExitAgent{0});
+    }
+};
+
+// supervisor_policy.cpp
+void begin_start(Ctx &c);
+void on_stop_requested(Ctx &c, const std::string &why);
+// policy_guest.cpp
+void on_guest_resumed(Ctx &c);
+void on_guest_paused(Ctx &c, const GuestPaused &e);
+void on_guest_reset(Ctx &c, const GuestReset &e);
+void on_guest_shutdown(Ctx &c, const GuestShutdown &e);
+void on_guest_panicked(Ctx &c, const GuestPanicked &e);
+void on_panic_backoff(Ctx &c);
+// policy_control.cpp
+void on_control(Ctx &c, const Control &e);
+
+} // namespace rescuevm::supervisor::detail
