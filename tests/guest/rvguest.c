@@ -3,9 +3,10 @@
 //
 // Built by build-guest.sh with `gcc -static` (Debian's libc6-dev) into the initramfs as /bin/rvguest.
 //
-//   rvguest input [--pointer]
+//   rvguest input [--pointer] [--ready=FILE]
 //       Watches every /dev/input/event* (rescanned every 250 ms, so devices that appear later,
-//       e.g. a USB keyboard, are picked up) and prints one line per event on stdout:
+//       e.g. a USB keyboard, are picked up) and prints one line per event on stdout; creates
+//       FILE once the devices present at start are watched:
 //         RVTEST input-listen dev=eventN kind=keyboard|pointer name=NAME   (a device is watched)
 //         RVTEST key code=N value=0|1|2 dev=eventN                         (keyboards: EV_KEY)
 //         RVTEST pointer x=N y=N buttons=HEX dev=eventN                    (--pointer: per EV_SYN)
@@ -176,13 +177,17 @@ static void handle(struct dev *dv, const struct input_event *ev)
     }
 }
 
-static int input_main(int pointer)
+static int input_main(int pointer, const char *ready_file)
 {
     struct dev devs[MAX_DEVS];
     unsigned char seen[256] = {0};
     int ndevs = 0;
     for (;;) {
         ndevs = scan(devs, ndevs, seen, pointer);
+        if (ready_file) { // the devices present at start are watched: tell init
+            close(open(ready_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+            ready_file = NULL;
+        }
         struct pollfd pfd[MAX_DEVS];
         for (int i = 0; i < ndevs; i++)
             pfd[i] = (struct pollfd){.fd = devs[i].fd, .events = POLLIN};
@@ -295,10 +300,19 @@ static int fill_main(const char *colour, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "input") == 0)
-        return input_main(argc >= 3 && strcmp(argv[2], "--pointer") == 0);
+    if (argc >= 2 && strcmp(argv[1], "input") == 0) {
+        int pointer = 0;
+        const char *ready_file = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--pointer") == 0)
+                pointer = 1;
+            else if (strncmp(argv[i], "--ready=", 8) == 0)
+                ready_file = argv[i] + 8;
+        }
+        return input_main(pointer, ready_file);
+    }
     if (argc >= 3 && strcmp(argv[1], "fill") == 0)
         return fill_main(argv[2], argc >= 4 ? argv[3] : "/dev/fb0");
-    fprintf(stderr, "usage: rvguest input [--pointer] | rvguest fill COLOUR [FBDEV]\n");
+    fprintf(stderr, "usage: rvguest input [--pointer] [--ready=FILE] | rvguest fill COLOUR [FBDEV]\n");
     return 2;
 }
