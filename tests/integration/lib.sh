@@ -395,7 +395,7 @@ rv_qemu_boot_image() {
     bios) ;;
     *) rv_fail "rv_qemu_boot_image: firmware '$fw' is neither uefi nor bios" ;;
   esac
-  fmt=$(qemu-img info --output=json "$image" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])') \
+  fmt=$(qemu-img info -U --output=json "$image" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])') \
     || rv_fail "rv_qemu_boot_image: qemu-img cannot read $image"
   qemu-img create -q -f qcow2 -b "$image" -F "$fmt" "$run/overlay.qcow2" \
     || rv_fail "rv_qemu_boot_image: cannot create an overlay over $image"
