@@ -159,6 +159,7 @@ rv_log "keys, Ctrl-Alt-Del and the tablet reported"
 
 # --- shell on the serial console
 expect '^RVTEST console shell tty=ttyS0$'
+# shellcheck disable=SC2016 # typed into the guest's shell, expanded there
 printf 'echo rv-$((6*7)) $(tty)\n' >>"$run/type"
 expect '^rv-42 /dev/ttyS0$' 30
 rv_log "the console shell answered"

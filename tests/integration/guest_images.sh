@@ -91,7 +91,7 @@ boot_twice() {
   local fw=$1 image=$2 bus=$3 imgname=$4 via=$5 run=$tmp/$1 dev decoy_id log t0 id efi
   read -r dev decoy_id < <(make_decoy "$fw")
   [[ -b $dev && -n $decoy_id ]] || rv_fail "$fw: could not make the decoy disk"
-  [[ $fw == uefi ]] && { id=$uefi_id; efi=yes; } || { id=$bios_id; efi=no; }
+  if [[ $fw == uefi ]]; then id=$uefi_id efi=yes; else id=$bios_id efi=no; fi
   t0=$SECONDS
   # shellcheck disable=SC2046 # decoy_args is a list of words
   RV_IMAGE_PCI_PROPS=,addr=0x10 rv_qemu_boot_image "$run" "$fw" "$image" "$bus" $(decoy_args "$dev")
