@@ -290,3 +290,144 @@ rv_kill_qemu_for() {
   done
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
+
+# --- firmware-boot test guest ---------------------------------------------------------------
+# The test guest as firmware-bootable disk images (tests/guest/build-images.sh, README there):
+# boot them the way rescuevm boots its rescue image, and pass rvtest.* parameters through a
+# params block on a disk, since an image's kernel command line is fixed.
+#
+#   rv_guest_images               build (or find up to date) the images; echoes the directory
+#                                 ($BUILD_ROOT/guest, shared with rv_guest_build)
+#   rv_params_block TARGET PARAMS...   write the params block at 3 MiB of TARGET
+#   rv_ovmf_files                 echoes "CODE VARS": the non-secure-boot 4M OVMF rescuevm picks
+#   rv_qemu_boot_image RUNDIR FIRMWARE IMAGE BUS [QEMU_ARGS...]   boot IMAGE through firmware
+
+rv_guest_images() {
+  local out
+  if [[ -n ${BUILD_ROOT:-} ]]; then out=$BUILD_ROOT/guest; else out=$(rv_tmpdir)/guest; fi
+  "$RV_SOURCE_ROOT/tests/guest/build-images.sh" "$out" >&2 || rv_fail "building the test guest images failed"
+  echo "$out"
+}
+
+# rv_params_block TARGET PARAMS...: writes "RVTEST-PARAMS PARAMS\n", padded with NULs to 4096
+# bytes, at byte offset 3 MiB of TARGET: a block device (a loop disk), a raw image file, or a
+# qcow2 file (through qemu-io, e.g. an overlay over uefi.qcow2 used as the image itself). The
+# guest applies the words as if they were on its kernel command line (tests/guest/init).
+rv_params_block() {
+  local target=$1 block
+  shift
+  [[ -e $target ]] || rv_fail "rv_params_block: $target does not exist"
+  block=$(mktemp "${TMPDIR:-/tmp}/rv-params.XXXXXX")
+  printf 'RVTEST-PARAMS %s\n' "$*" >"$block"
+  (($(stat -c %s "$block") <= 4096)) || { rm -f "$block"; rv_fail "rv_params_block: more than 4096 bytes of parameters"; }
+  truncate -s 4096 "$block"
+  if [[ ! -b $target ]] && qemu-img info --output=json "$target" 2>/dev/null | grep -q '"format": "qcow2"'; then
+    qemu-io -f qcow2 -c "write -q -s $block 3145728 4096" "$target" >/dev/null \
+      || { rm -f "$block"; rv_fail "rv_params_block: qemu-io could not write $target"; }
+  else
+    dd if="$block" of="$target" bs=4096 seek=768 count=1 conv=notrunc,fsync status=none \
+      || { rm -f "$block"; rv_fail "rv_params_block: could not write $target"; }
+  fi
+  rm -f "$block"
+}
+
+# rv_ovmf_files: "CODE VARS" of the UEFI firmware rescuevm chooses (src/probe/firmware.cpp):
+# QEMU's firmware descriptors in name order, UEFI for q35 on flash, not secure boot, 4M preferred.
+rv_ovmf_files() {
+  python3 - <<'PY' || rv_fail "no non-secure-boot OVMF for q35 in /usr/share/qemu/firmware: install ovmf (scripts/setup)"
+import glob, json, os, sys
+best = None
+for f in sorted(glob.glob("/usr/share/qemu/firmware/*.json")):
+    try:
+        d = json.load(open(f))
+    except Exception:
+        continue
+    m = d.get("mapping", {})
+    if "uefi" not in d.get("interface-types", []) or m.get("device") != "flash":
+        continue
+    if not any(t.get("architecture") == "x86_64" and any("q35" in x for x in t.get("machines", []))
+               for t in d.get("targets", [])):
+        continue
+    if "secure-boot" in d.get("features", []) or "nvram-template" not in m:
+        continue
+    code, vars_ = m["executable"]["filename"], m["nvram-template"]["filename"]
+    if not (os.path.exists(code) and os.path.exists(vars_)):
+        continue
+    score = 1 if "_4M" in code else 0
+    if best is None or score > best[0]:
+        best = (score, code, vars_)
+if best is None:
+    sys.exit(1)
+print(best[1], best[2])
+PY
+}
+
+# rv_qemu_boot_image RUNDIR FIRMWARE IMAGE BUS [QEMU_ARGS...]: boots IMAGE (a .raw or .qcow2
+# from rv_guest_images, or any disk image) the way rescuevm's render_qemu_argv does: q35, TCG,
+# -nodefaults, FIRMWARE uefi (OVMF as pflash from rv_ovmf_files, with a per-run copy of the
+# variable store: RUNDIR/vars.fd) or bios (SeaBIOS); IMAGE opened read-only under a fresh qcow2
+# overlay (RUNDIR/overlay.qcow2, kept across guest reboots) attached with bootindex=0 on BUS
+# (virtio-blk, virtio-scsi, nvme or sata: AHCI port ide.0); isa-serial to RUNDIR/serial.log
+# (a file, as the agent does), VGA, qemu-xhci with usb-tablet, pvpanic; -action
+# reboot=reset,shutdown=pause,panic=pause. QEMU_ARGS add disks and devices. Also writes
+# RUNDIR/debugcon.log (isa-debugcon at port 0x402: SeaBIOS's log; OVMF's release build prints
+# nothing there), plus qmp.sock, events.jsonl, qemu.pid, qemu.log as rv_qemu_start does.
+# Sets RV_QEMU_PID. RV_QEMU_WRAP works as for rv_qemu_start. QEMU is killed at exit.
+# For boot-order experiments: RV_IMAGE_BOOTINDEX (default 0) is the image's bootindex;
+# RV_IMAGE_PCI_PROPS (e.g. ",addr=0x10") is added to its PCI device (the controller for
+# virtio-scsi; unused for sata), so a disk passed beside it can get a lower PCI address.
+rv_qemu_boot_image() {
+  local run=$1 fw=$2 image=$3 bus=$4 fmt machine=q35 code vars
+  shift 4
+  local -a fwargs=() diskargs=()
+  [[ -f $image ]] || rv_fail "rv_qemu_boot_image: image $image does not exist"
+  mkdir -p "$run"
+  rm -f "$run/qmp.sock" "$run/events.sock" "$run/events.jsonl" "$run/serial.log" "$run/debugcon.log" \
+    "$run/overlay.qcow2" "$run/vars.fd"
+  case $fw in
+    uefi)
+      read -r code vars < <(rv_ovmf_files)
+      [[ -n $vars ]] || rv_fail "rv_qemu_boot_image: no OVMF firmware found"
+      cp "$vars" "$run/vars.fd"
+      machine="q35,pflash0=firmware-code,pflash1=firmware-vars"
+      fwargs=(-blockdev "driver=file,node-name=firmware-code,filename=$code,read-only=on"
+              -blockdev "driver=file,node-name=firmware-vars,filename=$run/vars.fd") ;;
+    bios) ;;
+    *) rv_fail "rv_qemu_boot_image: firmware '$fw' is neither uefi nor bios" ;;
+  esac
+  fmt=$(qemu-img info -U --output=json "$image" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])') \
+    || rv_fail "rv_qemu_boot_image: qemu-img cannot read $image"
+  qemu-img create -q -f qcow2 -b "$image" -F "$fmt" "$run/overlay.qcow2" \
+    || rv_fail "rv_qemu_boot_image: cannot create an overlay over $image"
+  diskargs=(-blockdev "driver=file,node-name=image-file,filename=$image,read-only=on"
+            -blockdev "driver=$fmt,node-name=image,file=image-file,read-only=on"
+            -blockdev "driver=file,node-name=overlay-file,filename=$run/overlay.qcow2"
+            -blockdev "driver=qcow2,node-name=overlay,file=overlay-file,backing=image")
+  local props=",bootindex=${RV_IMAGE_BOOTINDEX:-0}" pci_props=${RV_IMAGE_PCI_PROPS:-}
+  case $bus in
+    virtio-blk) diskargs+=(-device "virtio-blk-pci,id=disk0,drive=overlay$pci_props$props") ;;
+    virtio-scsi) diskargs+=(-device "virtio-scsi-pci,id=scsi0$pci_props" -device "scsi-hd,id=disk0,bus=scsi0.0,drive=overlay$props") ;;
+    nvme) diskargs+=(-device "nvme,id=disk0,drive=overlay,serial=rescuevm-image$pci_props$props") ;;
+    sata) diskargs+=(-device "ide-hd,id=disk0,bus=ide.0,drive=overlay$props") ;;
+    *) rv_fail "rv_qemu_boot_image: bus '$bus' is not one of virtio-blk, virtio-scsi, nvme, sata" ;;
+  esac
+  # shellcheck disable=SC2086 # RV_QEMU_WRAP is a command prefix, split on purpose
+  ${RV_QEMU_WRAP:-} qemu-system-x86_64 \
+    -name "rvtest-$RV_TEST_NAME" -machine "$machine" -accel tcg -cpu max -nodefaults -no-user-config \
+    -m 512 -smp 2 -display none -S -action reboot=reset,shutdown=pause,panic=pause \
+    "${fwargs[@]}" "${diskargs[@]}" \
+    -chardev "file,id=guest-console,path=$run/serial.log,append=on" -device isa-serial,chardev=guest-console \
+    -chardev "file,id=debugcon,path=$run/debugcon.log" -device isa-debugcon,iobase=0x402,chardev=debugcon \
+    -device VGA,id=video0 -device qemu-xhci,id=usb -device usb-tablet,bus=usb.0 -device pvpanic \
+    -qmp "unix:$run/qmp.sock,server=on,wait=off" \
+    -qmp "unix:$run/events.sock,server=on,wait=off" \
+    "$@" 2>"$run/qemu.log" &
+  RV_QEMU_PID=$!
+  echo "$RV_QEMU_PID" >"$run/qemu.pid"
+  rv_cleanup_kill "$RV_QEMU_PID"
+  python3 "$RV_QMP" --follow --timeout 3600 "$run/events.sock" cont \
+    >"$run/events.jsonl" 2>"$run/events.err" &
+  rv_cleanup_kill $!
+  rv_wait_for '"event":"RESUME"' "$run/events.jsonl" 60 \
+    || rv_fail "QEMU did not start: $(cat "$run/qemu.log" "$run/events.err" 2>/dev/null)"
+}
