@@ -24,7 +24,13 @@ commands:
   run                    the agent: plan, start the VM, supervise it until SIGTERM
   status [--json]        ask the running agent
   vm start|stop|powerdown|reset|screenshot PATH
-                         control the VM through the agent
+                         control the VM through the agent (stop: the guest agent's
+                         shutdown first, then the ACPI button; powerdown: the button only)
+  vm console [--read-only|--force|--last [N]] [--escape ^X]
+                         the guest's serial console (EMS/SAC) on this terminal;
+                         Ctrl-] detaches. One console has the keyboard: a second one
+                         is read-only (--force takes the keyboard); --last prints the
+                         last lines and exits
   signatures [--json]    recorded and current identity of each passed disk
   signatures restore [DISK...]
                          write the recorded identity back (VM must be off)

@@ -50,7 +50,15 @@ std::uint64_t json_u64(const nlohmann::json &j, const char *key)
 Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover)
     : plan_(plan), loop_(loop), takeover_(std::move(takeover)),
       control_(loop, [this](std::uint64_t c, const ControlRequest &r) { on_control(c, r); }), notifier_(loop),
-      worker_(loop), started_(std::chrono::steady_clock::now())
+      worker_(loop), started_(std::chrono::steady_clock::now()),
+      console_(loop,
+               {plan.paths.guest_serial_socket(), plan.paths.guest_console(), plan.paths.guest_console_previous(),
+                plan.guest.console_log_size, plan.paths.console_clients_socket()},
+               [this](std::size_t) { guest_output(); }),
+      guest_agent_(loop, plan.paths.guest_agent_socket(),
+                   {[this] { feed(sv::GuestAgentUp{}); },
+                    [this](const std::string &why) { feed(sv::GuestAgentDown{why}); },
+                    [this](bool first) { guest_facts(first); }})
 {
     session_uuid_ = fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000");
     for (const DiskInfo *d : plan_.passed())
@@ -72,6 +80,8 @@ int Agent::run()
     if (auto r = control_.listen(plan_.paths.control_socket()); !r)
         log->warn("{}; `rescuevm status` and `rescuevm vm` will not work until it can be made, ignoring",
                   r.error().message);
+    if (auto r = console_.listen(); !r)
+        log->warn("{}; `rescuevm vm console` will not work until it can be made, ignoring", r.error().message);
     if (auto r = worker_.start(); !r) {
         log->error("{}", r.error().message);
         return 1;
@@ -150,6 +160,10 @@ void Agent::execute(const sv::Action &action)
                 qmp(a);
             } else if constexpr (std::is_same_v<A, sv::Screendump>) {
                 panic_screenshot(a.slot);
+            } else if constexpr (std::is_same_v<A, sv::BootScreenshot>) {
+                boot_screenshot();
+            } else if constexpr (std::is_same_v<A, sv::GuestAgentShutdown>) {
+                guest_agent_shutdown(a);
             } else if constexpr (std::is_same_v<A, sv::StartTimer>) {
                 if (auto it = timers_.find(a.timer); it != timers_.end())
                     loop_.cancel_timer(it->second);
@@ -269,6 +283,7 @@ void Agent::spawn_qemu()
     qemu_ = std::move(*instance);
     qemu_argv_ = *argv;
     qmp_negotiated_once_ = false;
+    start_guest_channels();
     if (auto r = save_qemu_record(plan_.paths, {qemu_->pid(), qemu_->start_time(), session_uuid_, state_.boots,
                                                 qemu_argv_});
         !r)
@@ -413,6 +428,8 @@ void Agent::finish_now(int code)
     timers_.clear();
     loop_.cancel_timer(housekeeping_timer_);
     control_.close();
+    console_.close();
+    guest_agent_.stop();
     remove_session_files(plan_.paths);
     notifier_.stopping();
     exit_code_ = code;
@@ -438,6 +455,7 @@ void Agent::reattach()
     qemu_ = std::move(*instance);
     qemu_argv_ = record.argv;
     session_uuid_ = record.session_uuid;
+    start_guest_channels();
     // QEMU holds the macvtap's tap: the claim is taken over without opening it again
     // (a second open would be a second queue that nobody reads).
     if (auto claim = UplinkClaim::load(plan_.paths.network_claim()); claim && *claim)
@@ -465,6 +483,13 @@ void Agent::housekeeping()
             (void)save_qemu_record(plan_.paths,
                                    {qemu_->pid(), qemu_->start_time(), session_uuid_, state_.boots, qemu_argv_});
     }
+    if (!finishing_ && console_.socket_lost() && control_.socket_present()) {
+        if (auto c = console_.listen(); !c)
+            log::get("console")->error("the console socket is gone and cannot be made again: {}", c.error().message);
+        else
+            log::get("console")->warn("the console socket {} was removed: made it again",
+                                      plan_.paths.console_clients_socket());
+    }
 }
 
 // ---- QemuListener ----------------------------------------------------------------
@@ -472,6 +497,8 @@ void Agent::housekeeping()
 void Agent::qemu_exited(const std::string &how)
 {
     qemu_.reset();
+    console_.qemu_gone();
+    guest_agent_.stop();
     remove_qemu_record(plan_.paths);
     feed(sv::QemuExited{how});
 }
@@ -506,6 +533,7 @@ void Agent::qmp_event(const QmpEvent &e)
     bool guest = data.contains("guest") && data["guest"].is_boolean() && data["guest"].get<bool>();
     std::string reason = json_text(data, "reason");
     if (e.name == "RESET") {
+        guest_agent_.guest_reset(); // whatever answered in the guest before is gone
         feed(sv::GuestReset{reason, guest});
     } else if (e.name == "SHUTDOWN") {
         feed(sv::GuestShutdown{reason, guest});

@@ -142,6 +142,7 @@ StatusReport Agent::status_report() const
         s.signature_changes.push_back(describe_change(c));
     s.runtime_dir = plan_.paths.dir;
     s.screen = plan_.vm.display == Display::vnc ? "VNC socket " + plan_.paths.vnc_socket() : "none";
+    s.guest = guest_status();
     return s;
 }
 

@@ -19,6 +19,67 @@ std::string socket_path(const Config &config)
     return paths.control_socket();
 }
 
+std::string age_text(std::int64_t age_s)
+{
+    if (age_s < 0)
+        return "never";
+    if (age_s < 120)
+        return fmt::format("{} s ago", age_s);
+    return fmt::format("{} min ago", age_s / 60);
+}
+
+// A member, or an empty object when an older or newer agent did not send it.
+const nlohmann::json &member(const nlohmann::json &j, const char *key)
+{
+    static const nlohmann::json empty = nlohmann::json::object();
+    auto it = j.is_object() ? j.find(key) : j.end();
+    return it != j.end() ? *it : empty;
+}
+
+// What the guest says of itself: its guest agent (is Windows up, does it hold the server's
+// IP?) and its serial console.
+void print_guest(const nlohmann::json &g)
+{
+    const auto &agent = member(g, "agent");
+    std::string state = agent.value("state", "?");
+    if (state == "never answered") {
+        std::cout << "guest:    guest agent has not answered (not installed or not started yet: see "
+                     "docs/rescue-image.md)\n";
+    } else {
+        const auto &os = member(agent, "os");
+        std::string line = os.value("name", "");
+        if (!os.value("version", "").empty() && line.find(os.value("version", "")) == std::string::npos)
+            line += " " + os.value("version", "");
+        std::cout << fmt::format("guest:    guest agent {} (last answer {}): {}, host name {}\n", state,
+                                 age_text(agent.value("last_answer_age_s", -1)), line.empty() ? "OS unknown" : line,
+                                 agent.value("hostname", "").empty() ? "-" : agent.value("hostname", ""));
+        std::vector<std::string> addresses;
+        for (const auto &i : member(agent, "interfaces"))
+            for (const auto &a : member(i, "addresses"))
+                if (a.is_string() && !a.get<std::string>().starts_with("127.") && a.get<std::string>() != "::1/128")
+                    addresses.push_back(a.get<std::string>());
+        std::string held;
+        if (member(agent, "holds_server_address").is_boolean())
+            held = member(agent, "holds_server_address").get<bool>()
+                       ? fmt::format(" (holds the server's address {})",
+                                     fmt::join(agent.value("server_addresses_held", std::vector<std::string>{}), " "))
+                       : " (does NOT hold the server's address)";
+        std::cout << fmt::format("guest:    addresses {}{}\n", addresses.empty() ? "none" : fmt::format("{}", fmt::join(addresses, " ")),
+                                 held);
+    }
+    const auto &console = member(g, "console");
+    std::string writer = console.value("writer", "");
+    std::cout << fmt::format("console:  last output {}, {} attached{}; `rescuevm vm console` attaches, log {}\n",
+                             age_text(console.value("last_output_age_s", -1)), console.value("clients", 0),
+                             writer.empty() ? "" : " (keyboard: " + writer + ")", console.value("log", ""));
+    if (g.value("boot_progress_warned", false))
+        std::cout << "WARNING:  no sign of life from the guest since its boot (boot-progress.ppm in the runtime "
+                     "directory)\n";
+    const auto &lines = member(console, "last_lines");
+    if (lines.is_array() && !lines.empty() && lines.back().is_string())
+        std::cout << "console>  " << lines.back().get<std::string>() << "\n";
+}
+
 void print_status(const nlohmann::json &s)
 {
     const auto &vm = s["vm"];
@@ -42,6 +103,8 @@ void print_status(const nlohmann::json &s)
                                  net.value("handed_to_vm", false) ? " (carried by the VM)" : " (the host's)");
     for (const auto &c : s["signature_changes"])
         std::cout << "WARNING:  " << c.get<std::string>() << "\n";
+    if (s.contains("guest"))
+        print_guest(s["guest"]);
 }
 
 } // namespace
@@ -67,8 +130,10 @@ int cmd_status(const CliOptions &cli, const Config &config)
 int cmd_vm(const CliOptions &cli, const Config &config)
 {
     static const std::vector<std::string> kActions = {"start", "stop", "powerdown", "reset", "screenshot"};
+    if (!cli.args.empty() && cli.args[0] == "console")
+        return cmd_console(cli, config);
     if (cli.args.empty() || std::find(kActions.begin(), kActions.end(), cli.args[0]) == kActions.end()) {
-        std::cerr << "rescuevm: vm needs one of start, stop, powerdown, reset, screenshot PATH\n";
+        std::cerr << "rescuevm: vm needs one of start, stop, powerdown, reset, screenshot PATH, console\n";
         return kExitUsage;
     }
     nlohmann::json request = {{"command", "vm"}, {"action", cli.args[0]}};

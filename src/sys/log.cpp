@@ -15,12 +15,19 @@
 
 #include <spdlog/sinks/base_sink.h>
 
+#include <spdlog/details/log_msg_buffer.h>
+
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -149,9 +156,124 @@ private:
 
 constexpr std::size_t kQueueBytes = 256 * 1024;
 
+// A sink whose lines reach a terminal `rescuevm vm console` may be attached to. While held, its
+// lines wait (bounded) and come out after the release, behind a line saying so; with a journal
+// sink, they go to the journal at once instead and the release only says so.
+class HoldSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    HoldSink(spdlog::sink_ptr inner, spdlog::sink_ptr journal) : inner_(std::move(inner)), journal_(std::move(journal))
+    {
+    }
+    void hold()
+    {
+        std::lock_guard lock(mutex_);
+        held_++;
+    }
+    void release()
+    {
+        std::lock_guard lock(mutex_);
+        if (held_ == 0 || --held_ > 0)
+            return;
+        auto note = [this](const std::string &text) {
+            spdlog::details::log_msg msg("log", spdlog::level::info, text);
+            inner_->log(msg);
+        };
+        if (journaled_ > 0)
+            note(fmt::format("{} log line(s) went only to the journal while `rescuevm vm console` had this terminal "
+                             "(journalctl -t rescuevm)",
+                             journaled_));
+        if (!kept_.empty())
+            note(fmt::format("{} log line(s) held while `rescuevm vm console` had this terminal:", kept_.size()));
+        for (const auto &msg : kept_)
+            inner_->log(msg);
+        if (dropped_ > 0)
+            note(fmt::format("{} more log line(s) of that time were dropped (too many to hold)", dropped_));
+        kept_.clear();
+        kept_bytes_ = dropped_ = journaled_ = 0;
+        inner_->flush();
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override
+    {
+        if (held_ == 0) {
+            inner_->log(msg);
+        } else if (journal_) {
+            journal_->log(msg);
+            journaled_++;
+        } else if (kept_bytes_ + msg.payload.size() > kQueueBytes || kept_.size() >= 2000) {
+            dropped_++;
+        } else {
+            kept_bytes_ += msg.payload.size();
+            kept_.emplace_back(msg);
+        }
+    }
+    void flush_() override
+    {
+        if (held_ == 0)
+            inner_->flush();
+    }
+    void set_formatter_(std::unique_ptr<spdlog::formatter> formatter) override
+    {
+        inner_->set_formatter(formatter->clone());
+        formatter_ = std::move(formatter);
+    }
+    void set_pattern_(const std::string &pattern) override { inner_->set_pattern(pattern); }
+
+private:
+    spdlog::sink_ptr inner_, journal_;
+    unsigned held_ = 0;
+    std::deque<spdlog::details::log_msg_buffer> kept_;
+    std::size_t kept_bytes_ = 0;
+    unsigned long dropped_ = 0, journaled_ = 0;
+};
+
 std::mutex g_mutex;
 std::vector<spdlog::sink_ptr> g_sinks;
+std::vector<std::shared_ptr<HoldSink>> g_held_sinks; // the sinks that reach a terminal
+std::vector<unsigned long> g_terminals;              // their terminals' st_rdev
+unsigned g_holds = 0;
 spdlog::level::level_enum g_level = spdlog::level::info;
+
+// stderr is the stream systemd connected to the journal (JOURNAL_STREAM="dev:inode").
+bool stderr_is_journal()
+{
+    const char *env = std::getenv("JOURNAL_STREAM");
+    unsigned long dev = 0, ino = 0;
+    struct stat st {};
+    return env && std::sscanf(env, "%lu:%lu", &dev, &ino) == 2 && ::fstat(STDERR_FILENO, &st) == 0 &&
+           st.st_dev == dev && st.st_ino == ino;
+}
+
+std::string first_line_of(const std::string &path)
+{
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// The terminals /dev/console writes to (tty0 is the foreground virtual terminal).
+std::vector<unsigned long> system_console_terminals()
+{
+    std::vector<unsigned long> out;
+    std::istringstream names(first_line_of("/sys/class/tty/console/active"));
+    std::string name;
+    while (names >> name) {
+        if (name == "tty0")
+            name = first_line_of("/sys/class/tty/tty0/active");
+        struct stat st {};
+        if (!name.empty() && ::stat(("/dev/" + name).c_str(), &st) == 0 && S_ISCHR(st.st_mode))
+            out.push_back(st.st_rdev);
+    }
+    return out;
+}
+
+unsigned long terminal_of(int fd)
+{
+    struct stat st {};
+    return ::isatty(fd) && ::fstat(fd, &st) == 0 ? st.st_rdev : 0;
+}
 
 std::unique_ptr<spdlog::formatter> make_formatter()
 {
@@ -254,12 +376,36 @@ void setup(const Options &options)
 {
     std::lock_guard lock(g_mutex);
     g_sinks.clear();
+    g_held_sinks.clear();
+    g_terminals.clear();
+    // A sink that reaches terminals gets a HoldSink around it (see hold_console()).
+    auto add_terminal_sink = [](spdlog::sink_ptr sink, std::vector<unsigned long> terminals,
+                                spdlog::sink_ptr journal) {
+        terminals.erase(std::remove(terminals.begin(), terminals.end(), 0UL), terminals.end());
+        if (terminals.empty()) {
+            g_sinks.push_back(std::move(sink));
+            return;
+        }
+        auto held = std::make_shared<HoldSink>(std::move(sink), std::move(journal));
+        for (unsigned i = 0; i < g_holds; ++i)
+            held->hold();
+        g_held_sinks.push_back(held);
+        g_sinks.push_back(held);
+        g_terminals.insert(g_terminals.end(), terminals.begin(), terminals.end());
+    };
     if (!options.journal || ::isatty(STDERR_FILENO)) {
+        spdlog::sink_ptr err;
         if (options.nonblocking && !::isatty(STDERR_FILENO))
-            g_sinks.push_back(std::make_shared<QueueSink>(STDERR_FILENO, false, kQueueBytes));
+            err = std::make_shared<QueueSink>(STDERR_FILENO, false, kQueueBytes);
         else
-            g_sinks.push_back(std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>(
-                spdlog::color_mode::automatic));
+            err = std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>(spdlog::color_mode::automatic);
+        if (::isatty(STDERR_FILENO))
+            add_terminal_sink(err, {terminal_of(STDERR_FILENO)}, nullptr);
+        else if (stderr_is_journal()) // journal+console: journald writes each line to /dev/console
+            add_terminal_sink(err, system_console_terminals(),
+                              std::make_shared<spdlog::sinks::systemd_sink_mt>("rescuevm", false));
+        else
+            g_sinks.push_back(err);
     }
     if (options.journal)
         g_sinks.push_back(std::make_shared<spdlog::sinks::systemd_sink_mt>("rescuevm", true));
@@ -273,7 +419,7 @@ void setup(const Options &options)
             if (fd < 0)
                 console_problem = std::strerror(errno);
             else // the console is only the agent's: always through the queue
-                g_sinks.push_back(std::make_shared<QueueSink>(fd, true, kQueueBytes));
+                add_terminal_sink(std::make_shared<QueueSink>(fd, true, kQueueBytes), {terminal_of(fd)}, nullptr);
         }
     }
     spdlog::level::level_enum level = spdlog::level::info;
@@ -288,6 +434,30 @@ void setup(const Options &options)
             spdlog::warn("cannot write the log to console {}: {}; logging to stderr only, ignoring",
                          options.console, console_problem);
     }
+}
+
+std::vector<unsigned long> console_terminals()
+{
+    std::lock_guard lock(g_mutex);
+    return g_terminals;
+}
+
+void hold_console()
+{
+    std::lock_guard lock(g_mutex);
+    g_holds++;
+    for (auto &sink : g_held_sinks)
+        sink->hold();
+}
+
+void release_console()
+{
+    std::lock_guard lock(g_mutex);
+    if (g_holds == 0)
+        return;
+    g_holds--;
+    for (auto &sink : g_held_sinks)
+        sink->release();
 }
 
 std::shared_ptr<spdlog::logger> get(const std::string &subsystem)

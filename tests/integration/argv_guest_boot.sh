@@ -151,6 +151,12 @@ EOF
   "${argv[@]}" >"$dir/qemu.out" 2>"$dir/qemu.err" &
   local pid=$!
   rv_cleanup_add "kill -9 $pid; wait $pid"
+  # COM1 is a socket the agent reads (QEMU keeps no log of its own): read it here instead.
+  python3 "$RV_LIB_DIR/console_driver.py" serial-log "$run/guest-serial.sock" "$run/guest-console.log" &
+  local reader=$!
+  rv_cleanup_add "kill $reader"
+  local i
+  for ((i = 0; i < 300 && ! -e $run/guest-console.log; i++)); do sleep 0.1; done
   rc=0
   rv_qmp --timeout "$BOOT_TIMEOUT" "$run/qmp.sock" cont \
     --wait-event SHUTDOWN:guest=true,reason=guest-shutdown >"$dir/events.jsonl" 2>"$dir/qmp.err" || rc=$?
@@ -160,7 +166,6 @@ EOF
     || rv_fail "$label: query-status/quit failed: $(cat "$dir/qmp.err")"
   grep -q '"status":"shutdown"' "$dir/quit.jsonl" \
     || rv_fail "$label: after the guest's poweroff QEMU is not paused in state shutdown: $(cat "$dir/quit.jsonl")"
-  local i
   for ((i = 0; i < 150; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2

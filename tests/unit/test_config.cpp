@@ -105,8 +105,10 @@ on_guest_poweroff = "restart"
 shutdown_timeout = 30
 max_session = "24h"
 restore_signatures = "on-stop"
+boot_progress_timeout = "15m"
 [guest]
 admin_user = "rescue"
+console_log_size = "256KiB"
 [paths]
 runtime_dir = "/tmp/rvm"
 qemu = "/usr/bin/qemu-system-x86_64"
@@ -128,6 +130,8 @@ console_speed = 9600
     CHECK(c->supervisor.shutdown_timeout == 30s);
     CHECK(c->supervisor.max_session == 24h);
     CHECK(c->supervisor.restore_signatures == RestoreSignatures::on_stop);
+    CHECK(c->supervisor.boot_progress_timeout == 15min);
+    CHECK(c->guest.console_log_size == 256u << 10);
     CHECK(c->log.console_speed == 9600u);
     CHECK(c->set_by.at("vm.cpus") == "config t.toml:8");
 }
@@ -180,6 +184,9 @@ TEST_CASE("impossible values are errors")
         {"[supervisor]\nshutdown_timeout = 0", "supervisor.shutdown_timeout: 0: the guest needs time"},
         {"[supervisor]\nshutdown_timeout = -3", "supervisor.shutdown_timeout: \"-3\": a duration cannot be negative"},
         {"[supervisor]\nmax_session = \"0s\"", "supervisor.max_session: 0: write \"off\""},
+        {"[supervisor]\nboot_progress_timeout = 0", "supervisor.boot_progress_timeout: 0: write \"off\""},
+        {"[guest]\nconsole_log_size = \"4KiB\"", "guest.console_log_size: 4096 bytes: give 64KiB to 1GiB"},
+        {"[guest]\nconsole_log_size = \"2GiB\"", "guest.console_log_size: 2147483648 bytes: give 64KiB to 1GiB"},
         {"[guest]\nadmin_user = \"a/b\"", "guest.admin_user: \"a/b\": character '/' is not allowed"},
         {"[paths]\nruntime_dir = \"run/rescuevm\"", "paths.runtime_dir: \"run/rescuevm\" is not an absolute path"},
         {"[paths]\nqemu = \"bin/qemu\"", "paths.qemu: \"bin/qemu\": give a program name or an absolute path"},
@@ -223,12 +230,14 @@ TEST_CASE("kernel command line values are parsed by the key's type")
 {
     Config c = with_cmdline("rescuevm.disks.match=loop*,sd* rescuevm.vm.cpus=2 rescuevm.vm.memory=auto "
                             "rescuevm.vm.secure-boot=1 rescuevm.supervisor.max_session=off "
-                            "rescuevm.log.console= rescuevm.vm.accel=tcg");
+                            "rescuevm.log.console= rescuevm.vm.accel=tcg "
+                            "rescuevm.supervisor.boot_progress_timeout=off");
     CHECK(c.disks.match == std::vector<std::string>{"loop*", "sd*"});
     CHECK(c.vm.cpus == 2u);
     CHECK_FALSE(c.vm.memory.has_value());
     CHECK(c.vm.secure_boot);
     CHECK_FALSE(c.supervisor.max_session.has_value());
+    CHECK_FALSE(c.supervisor.boot_progress_timeout.has_value());
     CHECK(c.vm.accel == Accel::tcg);
 }
 
@@ -308,7 +317,7 @@ TEST_CASE("the example config parses, sets every key, and holds the defaults")
     auto c = load_config({.config_path = path, .config_path_explicit = true, .kernel_cmdline_path = "/nonexistent"});
     REQUIRE_MESSAGE(c.has_value(), c.error().message);
     CHECK(settings_of(*c) == Config{});
-    CHECK(c->set_by.size() == 31); // every key of the table in src/config/config_keys.cpp
+    CHECK(c->set_by.size() == 33); // every key of the table in src/config/config_keys.cpp
 }
 
 TEST_CASE("to_string gives the names of the config file")

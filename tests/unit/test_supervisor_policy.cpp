@@ -52,6 +52,9 @@ std::string words(const std::vector<Action> &actions)
                 else if constexpr (std::is_same_v<T, Notify>) return "";
                 else if constexpr (std::is_same_v<T, ExitAgent>) return "exit:" + std::to_string(x.code);
                 else if constexpr (std::is_same_v<T, Reply>) return x.ok ? "reply:ok" : "reply:refused";
+                else if constexpr (std::is_same_v<T, BootScreenshot>) return "screenshot:boot-progress";
+                else if constexpr (std::is_same_v<T, GuestAgentShutdown>)
+                    return std::string("qga:guest-shutdown") + (x.reply ? "+reply" : "");
             },
             a);
         if (w.empty())
@@ -87,8 +90,10 @@ TEST_CASE("policy table")
     const Row rows[] = {
         {"session start prepares (disks, uplink, files)", VmState::off, SessionStarted{}, VmState::starting, "prepare"},
         {"QMP ready: cont", VmState::starting, QmpReady{}, VmState::starting, "qmp:cont"},
-        {"guest runs (READY=1 is the agent's, not the guest's)", VmState::starting, GuestResumed{}, VmState::running, ""},
-        {"guest reboot keeps QEMU", VmState::running, GuestReset{"guest-reset", true}, VmState::running, "check-ids"},
+        {"guest runs (READY=1 is the agent's, not the guest's); its boot-progress clock starts", VmState::starting,
+         GuestResumed{}, VmState::running, "timer:boot-progress=300000"},
+        {"guest reboot keeps QEMU; the boot-progress clock starts again", VmState::running,
+         GuestReset{"guest-reset", true}, VmState::running, "check-ids timer:boot-progress=300000"},
         {"our own reset is not a reboot", VmState::running, GuestReset{"host-qmp-system-reset", false},
          VmState::running, ""},
         {"guest poweroff stays off", VmState::running, GuestShutdown{"guest-shutdown", true}, VmState::off,
@@ -96,9 +101,10 @@ TEST_CASE("policy table")
         {"guest panic: screenshot, restart in place after a backoff", VmState::running,
          GuestPanicked{"hyper-v", 0x7B, {1, 2, 3, 4}}, VmState::paused, "screendump:1 timer:panic-backoff=1000"},
         {"panic backoff over: reset in place", VmState::paused, TimerFired{Timer::panic_backoff}, VmState::paused,
-         "qmp:system_reset qmp:cont"},
+         "qmp:system_reset qmp:cont timer:boot-progress=300000"},
         {"QEMU dies: backoff", VmState::running, QemuExited{"killed by signal 9"}, VmState::crashed_waiting,
-         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids timer:restart-backoff=1000"},
+         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff cancel:acpi-fallback "
+         "cancel:boot-progress check-ids timer:restart-backoff=1000"},
         {"backoff over: prepare again (disks re-checked)", VmState::crashed_waiting, TimerFired{Timer::restart_backoff},
          VmState::starting, "prepare"},
         {"SIGTERM: ACPI and wait", VmState::running, StopRequested{}, VmState::stopping,
@@ -114,18 +120,37 @@ TEST_CASE("policy table")
         {"quit deadline: SIGKILL", VmState::stopping, TimerFired{Timer::quit_deadline}, VmState::stopping, "kill"},
         {"vm start from off: reply once the guest runs", VmState::off, Control{"start"}, VmState::starting, "prepare"},
         {"vm start when running refused", VmState::running, Control{"start"}, VmState::running, "reply:refused"},
-        {"vm reset: reply after QEMU", VmState::running, Control{"reset"}, VmState::running, "qmp:system_reset+reply"},
+        {"vm reset: reply after QEMU", VmState::running, Control{"reset"}, VmState::running,
+         "qmp:system_reset+reply timer:boot-progress=300000"},
         {"vm powerdown", VmState::running, Control{"powerdown"}, VmState::stopping,
          "qmp:system_powerdown+reply timer:powerdown-deadline=86400000"},
         {"vm stop", VmState::running, Control{"stop"}, VmState::stopping,
          "qmp:system_powerdown+reply timer:powerdown-deadline=120000"},
         {"unknown vm action refused", VmState::running, Control{"reboot-host"}, VmState::running, "reply:refused"},
         {"QEMU ends after stay-off quit", VmState::off, QemuExited{"exit status 0"}, VmState::off,
-         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids release-net"},
+         "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff cancel:acpi-fallback "
+         "cancel:boot-progress check-ids release-net"},
         {"session end = clean stop", VmState::running, TimerFired{Timer::session_end}, VmState::stopping,
          "qmp:system_powerdown timer:powerdown-deadline=120000"},
         {"session warnings only log", VmState::running, TimerFired{Timer::session_warn_1h}, VmState::running, ""},
         {"QMP lost: just log", VmState::running, QmpLost{}, VmState::running, ""},
+        // Without an answer from the guest agent (the state of every row above), a stop is the ACPI button.
+        {"guest agent answers: no action", VmState::running, GuestAgentUp{}, VmState::running, ""},
+        {"guest agent lost: no action", VmState::running, GuestAgentDown{"no answer"}, VmState::running, ""},
+        {"console output of a running guest (already alive)", VmState::running, GuestActivity{"console"},
+         VmState::running, ""},
+        {"boot progress over, the guest showed life: nothing", VmState::running, TimerFired{Timer::boot_progress},
+         VmState::running, ""},
+        {"ACPI fallback after the VM stopped: nothing", VmState::off, TimerFired{Timer::acpi_fallback}, VmState::off,
+         ""},
+        {"ACPI fallback while stopping: the button", VmState::stopping, TimerFired{Timer::acpi_fallback},
+         VmState::stopping, "qmp:system_powerdown"},
+        {"guest-shutdown taken: the ACPI button follows after the grace", VmState::stopping,
+         GuestAgentShutdownDone{true, ""}, VmState::stopping, "timer:acpi-fallback=60000"},
+        {"guest-shutdown refused: the ACPI button at once (it answers vm stop)", VmState::stopping,
+         GuestAgentShutdownDone{false, "no answer"}, VmState::stopping, "qmp:system_powerdown+reply"},
+        {"a late guest-shutdown answer after the stop: nothing", VmState::off, GuestAgentShutdownDone{true, ""},
+         VmState::off, ""},
     };
     for (const Row &row : rows) {
         CAPTURE(row.name);
@@ -175,7 +200,7 @@ TEST_CASE("guest poweroff with on_guest_poweroff = restart resets in the same QE
     p.restart_on_poweroff = true;
     Step step = transition(in(VmState::running), GuestShutdown{"guest-shutdown", true}, p, 5'000);
     CHECK(step.state.vm == VmState::running);
-    CHECK(words(step.actions) == "check-ids qmp:system_reset qmp:cont");
+    CHECK(words(step.actions) == "check-ids qmp:system_reset qmp:cont timer:boot-progress=300000");
 }
 
 TEST_CASE("Windows STOP code is logged in hex with its parameters")
@@ -228,17 +253,18 @@ TEST_CASE("a second SIGTERM skips the wait")
     State s = transition(in(VmState::running), StopRequested{}, params(), 1'000).state;
     CHECK(s.vm == VmState::stopping);
     Step second = transition(s, StopRequested{}, params(), 2'000);
-    CHECK(words(second.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
+    CHECK(words(second.actions) ==
+          "cancel:powerdown-deadline cancel:acpi-fallback qmp:quit timer:quit-deadline=15000");
     Step exited = transition(second.state, QemuExited{"exit status 0"}, params(), 3'000);
-    CHECK(words(exited.actions) ==
-          "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff check-ids release-net exit:0");
+    CHECK(words(exited.actions) == "cancel:quit-deadline cancel:powerdown-deadline cancel:panic-backoff "
+                                   "cancel:acpi-fallback cancel:boot-progress check-ids release-net exit:0");
 }
 
 TEST_CASE("clean stop: the guest powers off, then QEMU quits, then the agent exits 0")
 {
     State s = transition(in(VmState::running), StopRequested{}, params(), 1'000).state;
     Step off = transition(s, GuestShutdown{"guest-shutdown", true}, params(), 2'000);
-    CHECK(words(off.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
+    CHECK(words(off.actions) == "cancel:powerdown-deadline cancel:acpi-fallback qmp:quit timer:quit-deadline=15000");
     Step done = transition(off.state, QemuExited{"exit status 0"}, params(), 3'000);
     CHECK(words(done.actions).find("exit:0") != std::string::npos);
 }
@@ -271,7 +297,10 @@ TEST_CASE("no state and no event leads to a host power action")
                             GuestReset{"guest-reset", true}, GuestShutdown{"guest-shutdown", true}, GuestPanicked{},
                             QemuExited{"x"}, QmpLost{}, QmpUnresponsive{"x"}, QmpRestored{}, StopRequested{},
                             TimerFired{Timer::quit_deadline}, TimerFired{Timer::panic_backoff}, Control{"stop"},
-                            Control{"reset"}, Control{"resume"}, Control{"start"}};
+                            Control{"reset"}, Control{"resume"}, Control{"start"}, GuestActivity{"console"},
+                            GuestAgentUp{}, GuestAgentDown{"x"}, GuestAgentShutdownDone{true, ""},
+                            GuestAgentShutdownDone{false, "x"}, TimerFired{Timer::boot_progress},
+                            TimerFired{Timer::acpi_fallback}};
     for (auto st : states)
         for (const auto &ev : events) {
             Step step = transition(in(st), ev, params(), 1'000);
@@ -362,7 +391,8 @@ TEST_CASE("the first SIGTERM during vm powerdown/stop still gives the guest its 
         CHECK(first.state.vm == VmState::stopping);
         CHECK(words(first.actions) == "cancel:powerdown-deadline timer:powerdown-deadline=120000");
         Step second = transition(first.state, StopRequested{}, params(), 3'000);
-        CHECK(words(second.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
+        CHECK(words(second.actions) ==
+              "cancel:powerdown-deadline cancel:acpi-fallback qmp:quit timer:quit-deadline=15000");
     }
 }
 
@@ -378,7 +408,7 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
         CHECK(words(crash.actions) == "screendump:" + std::to_string(n) + " timer:panic-backoff=" +
                                           std::to_string(backoff_delay(n, p).count()));
         Step again = transition(crash.state, TimerFired{Timer::panic_backoff}, p, now + 100);
-        CHECK(words(again.actions) == "qmp:system_reset qmp:cont");
+        CHECK(words(again.actions) == "qmp:system_reset qmp:cont timer:boot-progress=300000");
         s = transition(again.state, GuestResumed{}, p, now + 200).state;
         CHECK(s.vm == VmState::running);
         now += 30'000;
@@ -390,7 +420,7 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
     CHECK(logs(fifth.actions).find("rescuevm vm reset") != std::string::npos);
     // vm reset boots it again; the next crash takes slot 1 again.
     Step reset = transition(fifth.state, Control{"reset"}, p, now + 1'000);
-    CHECK(words(reset.actions) == "cancel:panic-backoff qmp:system_reset qmp:cont+reply");
+    CHECK(words(reset.actions) == "cancel:panic-backoff qmp:system_reset qmp:cont+reply timer:boot-progress=300000");
     s = transition(reset.state, GuestResumed{}, p, now + 1'100).state;
     CHECK(words(transition(s, GuestPanicked{}, p, now + 2'000).actions) == "screendump:1 timer:panic-backoff=1000");
     // Crashes far apart are not a loop.
@@ -410,7 +440,7 @@ TEST_CASE("a disk I/O error pause is shown, resumed by vm resume, reset by vm re
     CHECK(words(transition(paused.state, Control{"resume"}, params(), 2'000).actions) ==
           "cancel:panic-backoff qmp:cont+reply");
     CHECK(words(transition(paused.state, Control{"reset"}, params(), 2'000).actions) ==
-          "cancel:panic-backoff qmp:system_reset qmp:cont+reply");
+          "cancel:panic-backoff qmp:system_reset qmp:cont+reply timer:boot-progress=300000");
     CHECK(transition(paused.state, GuestResumed{}, params(), 3'000).state.vm == VmState::running);
     // Our own pauses are not this: -S, shutdown=pause, panic=pause.
     for (const char *status : {"prelaunch", "shutdown", "guest-panicked"})
@@ -444,4 +474,124 @@ TEST_CASE("QMP that stops answering is logged once, and again when it answers")
     CHECK(logs(a.actions).find("does not answer") != std::string::npos);
     CHECK(logs(transition(a.state, QmpUnresponsive{"x"}, params(), 2'000).actions).empty());
     CHECK(logs(transition(a.state, QmpRestored{}, params(), 3'000).actions).find("again") != std::string::npos);
+}
+
+namespace {
+
+State with_agent(VmState vm)
+{
+    State s = in(vm);
+    s.guest_agent_up = true;
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("a stop asks the guest agent first when it answers, then the ACPI button, then quit")
+{
+    const Row rows[] = {
+        {"SIGTERM: guest-shutdown through the guest agent, wait", VmState::running, StopRequested{},
+         VmState::stopping, "qga:guest-shutdown timer:powerdown-deadline=120000"},
+        {"vm stop: guest-shutdown, answered once the guest agent took it", VmState::running, Control{"stop"},
+         VmState::stopping, "qga:guest-shutdown+reply timer:powerdown-deadline=120000"},
+        {"vm powerdown stays the ACPI button alone", VmState::running, Control{"powerdown"}, VmState::stopping,
+         "qmp:system_powerdown+reply timer:powerdown-deadline=86400000"},
+        {"session end: guest-shutdown too", VmState::running, TimerFired{Timer::session_end}, VmState::stopping,
+         "qga:guest-shutdown timer:powerdown-deadline=120000"},
+        {"a paused guest: quit, no guest agent", VmState::paused, StopRequested{}, VmState::stopping,
+         "cancel:panic-backoff qmp:quit timer:quit-deadline=15000"},
+    };
+    for (const Row &row : rows) {
+        CAPTURE(row.name);
+        Step step = transition(with_agent(row.from), row.event, params(), 100'000);
+        CHECK(step.state.vm == row.to);
+        CHECK(words(step.actions) == row.actions);
+    }
+
+    // The whole chain: guest-shutdown taken, the guest stays up, the button after the grace,
+    // still up, quit at shutdown_timeout, QEMU ends, the agent exits.
+    Step st = transition(with_agent(VmState::running), StopRequested{}, params(), 1'000);
+    CHECK(logs(st.actions).find("guest agent guest-shutdown, then the ACPI power button") != std::string::npos);
+    st = transition(st.state, GuestAgentShutdownDone{true, ""}, params(), 3'000);
+    CHECK(words(st.actions) == "timer:acpi-fallback=60000");
+    st = transition(st.state, TimerFired{Timer::acpi_fallback}, params(), 63'000);
+    CHECK(words(st.actions) == "qmp:system_powerdown");
+    st = transition(st.state, TimerFired{Timer::powerdown_deadline}, params(), 121'000);
+    CHECK(words(st.actions) == "qmp:quit timer:quit-deadline=15000");
+    st = transition(st.state, QemuExited{"exit status 0"}, params(), 122'000);
+    CHECK(words(st.actions).ends_with("release-net exit:0"));
+    CHECK_FALSE(st.state.guest_agent_up);
+}
+
+TEST_CASE("the ACPI button follows guest-shutdown after at most half the shutdown timeout")
+{
+    Params p = params();
+    p.shutdown_timeout = Millis{30'000};
+    State stopping = with_agent(VmState::stopping);
+    CHECK(words(transition(stopping, GuestAgentShutdownDone{true, ""}, p, 1'000).actions) ==
+          "timer:acpi-fallback=15000");
+    // A refusal (or no answer) presses the button at once and says why.
+    Step refused = transition(stopping, GuestAgentShutdownDone{false, "guest-sync-delimited: no answer within 3 s"},
+                              p, 1'000);
+    CHECK(logs(refused.actions).find("no answer within 3 s") != std::string::npos);
+    auto *q = std::get_if<Qmp>(&refused.actions.back());
+    REQUIRE(q);
+    CHECK(q->reply_message.find("ACPI power button sent") != std::string::npos);
+}
+
+TEST_CASE("the guest agent's answers are tracked, and logged only when that changes")
+{
+    Step up = transition(in(VmState::running), GuestAgentUp{}, params(), 1'000);
+    CHECK(up.state.guest_agent_up);
+    CHECK(logs(up.actions).find("guest agent answers") != std::string::npos);
+    CHECK(logs(transition(up.state, GuestAgentUp{}, params(), 2'000).actions).empty());
+    Step down = transition(up.state, GuestAgentDown{"no answer within 3 s"}, params(), 3'000);
+    CHECK_FALSE(down.state.guest_agent_up);
+    CHECK(logs(down.actions).find("no answer within 3 s") != std::string::npos);
+    CHECK(logs(transition(down.state, GuestAgentDown{"x"}, params(), 4'000).actions).empty());
+    // Without it, a stop is the ACPI button as before.
+    CHECK(words(transition(down.state, StopRequested{}, params(), 5'000).actions) ==
+          "qmp:system_powerdown timer:powerdown-deadline=120000");
+}
+
+TEST_CASE("boot progress: no sign of life in time is said once, with a screenshot, and the VM keeps running")
+{
+    Step st = run(in(VmState::starting), {GuestResumed{}});
+    CHECK(words(st.actions) == "timer:boot-progress=300000");
+    CHECK_FALSE(st.state.guest_alive);
+    Step silent = transition(st.state, TimerFired{Timer::boot_progress}, params(), 301'000);
+    CHECK(silent.state.vm == VmState::running);
+    CHECK(silent.state.boot_warned);
+    CHECK(words(silent.actions) == "screenshot:boot-progress");
+    CHECK(logs(silent.actions).find("neither written to its serial console nor answered the guest agent 5 min") !=
+          std::string::npos);
+    CHECK(logs(silent.actions).find("keeps running") != std::string::npos);
+    // Life after the warning is said too; before it, nothing is said and the clock stops.
+    Step late = transition(silent.state, GuestActivity{"it wrote to its serial console"}, params(), 400'000);
+    CHECK(logs(late.actions).find("shows life after all") != std::string::npos);
+    CHECK(late.state.guest_alive);
+    Step early = transition(st.state, GuestActivity{"it wrote to its serial console"}, params(), 10'000);
+    CHECK(words(early.actions) == "cancel:boot-progress");
+    CHECK(logs(early.actions).empty());
+    CHECK(words(transition(early.state, TimerFired{Timer::boot_progress}, params(), 301'000).actions).empty());
+    // The guest agent's answer is a sign of life as well.
+    Step agent = transition(st.state, GuestAgentUp{}, params(), 10'000);
+    CHECK(words(agent.actions) == "cancel:boot-progress");
+    // A reboot starts the clock again.
+    Step reboot = transition(early.state, GuestReset{"guest-reset", true}, params(), 500'000);
+    CHECK_FALSE(reboot.state.guest_alive);
+    CHECK(words(reboot.actions) == "check-ids timer:boot-progress=300000");
+    // Output before the guest runs (the -S pause) is no sign of this boot.
+    CHECK(words(transition(in(VmState::starting), GuestActivity{"x"}, params(), 0).actions).empty());
+}
+
+TEST_CASE("boot progress off: no clock; a re-attached guest has no clock either")
+{
+    Params p = params();
+    p.boot_progress_timeout.reset();
+    State s = in(VmState::starting);
+    CHECK(words(transition(s, GuestResumed{}, p, 1'000).actions).empty());
+    Step re = transition(State{}, Reattached{"running", 2}, params(), 0);
+    CHECK(re.state.guest_alive);
+    CHECK(words(re.actions).find("boot-progress") == std::string::npos);
 }

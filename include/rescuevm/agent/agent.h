@@ -3,6 +3,8 @@
 #pragma once
 
 #include "rescuevm/agent/control.h"
+#include "rescuevm/agent/guest_agent.h"
+#include "rescuevm/agent/guest_console.h"
 #include "rescuevm/agent/qemu_instance.h"
 #include "rescuevm/agent/session_files.h"
 #include "rescuevm/agent/start_preparation.h"
@@ -51,6 +53,8 @@ private:
     void qmp(const supervisor::Qmp &command);
     void panic_screenshot(unsigned slot);
     void check_signatures(const std::string &when);
+    void boot_screenshot();
+    void guest_agent_shutdown(const supervisor::GuestAgentShutdown &action);
     void release_network();
     void finish(int code);
     void finish_now(int code);
@@ -67,6 +71,12 @@ private:
     void on_control(std::uint64_t client, const ControlRequest &request);
     void screenshot(std::uint64_t client, const ControlRequest &request);
     StatusReport status_report() const;
+    // The guest console and guest agent (agent_guest.cpp).
+    void start_guest_channels();
+    void guest_output();
+    void guest_facts(bool first);
+    StatusGuest guest_status() const;
+    std::vector<std::string> server_addresses() const;
 
     void reattach();
     void housekeeping();
@@ -84,6 +94,9 @@ private:
     Worker worker_;
     std::chrono::steady_clock::time_point started_;
 
+    GuestConsole console_;
+    GuestAgentClient guest_agent_;
+    std::string guest_addresses_logged_; // the guest's addresses as last logged
     std::unique_ptr<QemuInstance> qemu_;
     std::vector<std::string> qemu_argv_;
     bool qmp_negotiated_once_ = false;      // a later qmp_ready() is a reconnect

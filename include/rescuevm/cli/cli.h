@@ -30,6 +30,7 @@ int cmd_disks(const CliOptions &cli, const Config &config);
 int cmd_run(const CliOptions &cli, const Config &config);
 int cmd_status(const CliOptions &cli, const Config &config);
 int cmd_vm(const CliOptions &cli, const Config &config);
+int cmd_console(const CliOptions &cli, const Config &config); // `vm console`
 int cmd_signatures(const CliOptions &cli, const Config &config);
 
 } // namespace rescuevm

@@ -70,12 +70,16 @@ struct Config {
         std::chrono::seconds shutdown_timeout{120};
         std::optional<std::chrono::seconds> max_session; // off by default
         RestoreSignatures restore_signatures = RestoreSignatures::never;
+        // No console output and no guest-agent answer this long after a boot: say so once.
+        std::optional<std::chrono::seconds> boot_progress_timeout = std::chrono::seconds{300};
         bool operator==(const Supervisor &) const = default;
     } supervisor;
 
     struct Guest {
         std::string admin_user = "Administrator";
         std::string admin_password_file = "/run/rescuevm/admin-password";
+        // Bound of guest-console.log (runtime_dir): past it, the file becomes .1 and a new one starts.
+        std::uint64_t console_log_size = 4ULL << 20;
         bool operator==(const Guest &) const = default;
     } guest;
 

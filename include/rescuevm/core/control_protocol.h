@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rescuevm/core/error.h"
+#include "rescuevm/core/guest_agent_protocol.h"
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,22 @@ struct StatusDisk {
     std::uint64_t size_bytes = 0;
     unsigned logical_block_size = 512;
 };
+// What the guest says of itself: its guest agent and its serial console.
+struct StatusGuest {
+    std::string agent = "never answered"; // "answering", "not answering", "never answered"
+    std::int64_t agent_answer_age_s = -1; // since its last answer (-1: never)
+    GuestFacts facts;                     // from its last answers (kept while it does not answer)
+    bool addresses_compared = false;      // network mode macvtap and the guest's addresses known
+    std::vector<std::string> holds_server_addresses; // the server's addresses the guest has
+    std::int64_t console_output_age_s = -1; // since the guest last wrote to COM1 (-1: never)
+    std::uint64_t console_bytes = 0;      // written by the guest since the agent started
+    unsigned console_clients = 0;         // `rescuevm vm console` attached
+    std::string console_writer;           // who has the keyboard ("pid 123 on /dev/pts/2"), or ""
+    std::string console_log;              // guest-console.log's path
+    std::vector<std::string> console_last_lines; // printable, last first-to-last
+    bool boot_progress_warned = false;    // no sign of life within supervisor.boot_progress_timeout
+};
+
 struct StatusReport {
     std::string version;
     int agent_pid = 0;
@@ -53,6 +70,7 @@ struct StatusReport {
     std::vector<std::string> signature_changes;
     std::string runtime_dir;
     std::string screen;   // where the VM's screen is: "VNC socket /run/rescuevm/vnc.sock", ...
+    StatusGuest guest;
 };
 nlohmann::json status_json(const StatusReport &status);
 

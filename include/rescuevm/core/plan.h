@@ -77,6 +77,7 @@ struct GuestPlan {
     std::string admin_user = "Administrator";
     std::string admin_password_file;
     bool admin_password = false; // a password file is there (its content is read at each start)
+    std::uint64_t console_log_size = 4ULL << 20; // guest-console.log rotates past this
 };
 
 struct Plan {

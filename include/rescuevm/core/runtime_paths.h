@@ -13,10 +13,17 @@ struct RuntimePaths {
     std::string control_socket() const { return dir + "/control.sock"; }
     std::string qmp_socket() const { return dir + "/qmp.sock"; }
     std::string vnc_socket() const { return dir + "/vnc.sock"; }
-    // The guest's COM1: the agent's socket, and the bounded log of what it wrote.
+    // The guest's COM1: QEMU's socket the agent reads, and the bounded log of what it wrote
+    // (rotated: the current file and the one before it).
     std::string guest_serial_socket() const { return dir + "/guest-serial.sock"; }
     std::string guest_console() const { return dir + "/guest-console.log"; }
+    std::string guest_console_previous() const { return dir + "/guest-console.log.1"; }
+    // Where `rescuevm vm console` attaches: the agent's own socket, root only.
+    std::string console_clients_socket() const { return dir + "/console.sock"; }
+    // QEMU's end of the guest agent's virtio-serial channel (org.qemu.guest_agent.0).
     std::string guest_agent_socket() const { return dir + "/guest-agent.sock"; }
+    // The screen when the guest showed no sign of life in time (supervisor.boot_progress_timeout).
+    std::string boot_progress_screenshot() const { return dir + "/boot-progress.ppm"; }
     std::string qemu_log() const { return dir + "/qemu.log"; }
     std::string overlay() const { return dir + "/overlay.qcow2"; }
     std::string uefi_vars() const { return dir + "/uefi-vars.fd"; }

@@ -26,7 +26,7 @@ enum class VmState {
 const char *to_string(VmState);
 
 enum class Timer { restart_backoff, panic_backoff, powerdown_deadline, quit_deadline, session_warn_1h,
-                   session_warn_10m, session_end };
+                   session_warn_10m, session_end, boot_progress, acpi_fallback };
 const char *to_string(Timer);
 
 struct Params {
@@ -42,6 +42,12 @@ struct Params {
     unsigned max_quick_panics = 5;      // guest crashes in a row before leaving it paused
     unsigned panic_screenshots = 5;     // screenshots kept: panic-1.ppm .. panic-5.ppm, reused in turn
     Millis quit_grace{15'000};          // after `quit`, SIGKILL if QEMU is still there
+    // supervisor.boot_progress_timeout: no console output and no guest-agent answer this
+    // long after a boot is said once, with a screenshot (nullopt: never).
+    std::optional<Millis> boot_progress_timeout = Millis{300'000};
+    // A stop through the guest agent (guest-shutdown) gets the ACPI button too after this
+    // (at most half of shutdown_timeout): Windows may have ignored or lost the request.
+    Millis guest_shutdown_grace{60'000};
 };
 
 struct State {
@@ -64,6 +70,9 @@ struct State {
     std::string pause_reason;        // why the VM is paused or refused, in words
     std::string last_event;          // in words, for `status`
     std::int64_t last_event_ms = 0;
+    bool guest_agent_up = false;     // the guest agent answered its last probe
+    bool guest_alive = true;         // since its last boot the guest wrote to its console or answered its agent
+    bool boot_warned = false;        // the boot-progress warning was given for this boot
 };
 
 // What happened, as the executor saw it. `now` is a monotonic time in ms.
@@ -89,10 +98,15 @@ struct QmpRestored {};                                  // QMP answers again
 struct StopRequested {};                                // SIGTERM/SIGINT (a second one skips the wait)
 struct TimerFired { Timer timer; };
 struct Control { std::string action; };                 // vm start|stop|powerdown|reset|resume
+struct GuestActivity { std::string source; };           // the guest wrote to its serial console ("console")
+struct GuestAgentUp {};                                 // the guest agent answered (sent after each good probe)
+struct GuestAgentDown { std::string detail; };          // it stopped answering
+struct GuestAgentShutdownDone { bool ok; std::string detail; }; // guest-shutdown taken, or why not
 
 using Event = std::variant<SessionStarted, Reattached, StartPrepared, StartRefused, SpawnFailed, QmpReady,
                            GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, QemuExited, QmpLost,
-                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control>;
+                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control, GuestActivity,
+                           GuestAgentUp, GuestAgentDown, GuestAgentShutdownDone>;
 
 // What the executor must do, in order.
 struct Log { int level; std::string message; };         // level: 0 info, 1 warning, 2 error
@@ -102,6 +116,11 @@ struct SpawnQemu {};
 // `reply_message` when it succeeded, QEMU's error (or its silence) when not.
 struct Qmp { std::string command; bool reply = false; std::string reply_message = ""; };
 struct Screendump { unsigned slot; };                   // panic-<slot>.ppm in runtime_dir
+struct BootScreenshot {};                               // boot-progress.ppm in runtime_dir
+// guest-shutdown (mode powerdown) through the guest agent; its outcome comes back as
+// GuestAgentShutdownDone. With `reply`, the pending control request gets `reply_message`
+// once the guest agent took it (a refusal goes on to the ACPI button, which answers).
+struct GuestAgentShutdown { bool reply = false; std::string reply_message = ""; };
 struct StartTimer { Timer timer; Millis after; };
 struct CancelTimer { Timer timer; };
 struct KillQemu {};                                     // SIGKILL through the pidfd
@@ -112,7 +131,8 @@ struct ExitAgent { int code; };
 struct Reply { bool ok; std::string message; };         // answer to the pending control request
 
 using Action = std::variant<Log, PrepareStart, SpawnQemu, Qmp, Screendump, StartTimer, CancelTimer, KillQemu,
-                            CheckSignatures, ReleaseNetwork, Notify, ExitAgent, Reply>;
+                            CheckSignatures, ReleaseNetwork, Notify, ExitAgent, Reply, BootScreenshot,
+                            GuestAgentShutdown>;
 
 struct Step {
     State state;

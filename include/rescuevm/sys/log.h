@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rescuevm::log {
 
@@ -29,5 +30,16 @@ std::shared_ptr<spdlog::logger> get(const std::string &subsystem);
 
 // Parses a level name; returns false when the name is not a level.
 bool parse_level(const std::string &name, spdlog::level::level_enum &out);
+
+// The terminals (st_rdev) log lines reach: log.console, stderr when it is a terminal, and the
+// terminals behind /dev/console when stderr is a journal stream (the unit's
+// StandardOutput=journal+console). `rescuevm vm console` on one of them holds the lines.
+std::vector<unsigned long> console_terminals();
+// While held (counted: each hold_console() needs its release_console()), lines for those
+// terminals wait in a bounded queue (past it they are counted, not kept) and are written after
+// the last release, behind one line saying so; so they never land between the guest's bytes on
+// an attached console. When stderr is a journal stream the journal gets them at once instead.
+void hold_console();
+void release_console();
 
 } // namespace rescuevm::log

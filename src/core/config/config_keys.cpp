@@ -120,6 +120,25 @@ Result<std::optional<std::chrono::seconds>> want_max_session(const RawValue &v)
     return d;
 }
 
+Result<std::optional<std::chrono::seconds>> want_boot_progress_timeout(const RawValue &v)
+{
+    if (is_word(v, "off"))
+        return std::nullopt;
+    auto d = RESCUEVM_TRY(want_duration(v));
+    if (d.count() == 0)
+        return fail("0: write \"off\" for no boot-progress warning");
+    return d;
+}
+
+// The log lives in runtime_dir, usually a RAM disk: bounded both ways.
+Result<std::uint64_t> want_console_log_size(const RawValue &v)
+{
+    std::uint64_t size = RESCUEVM_TRY(want_size(v));
+    if (size < (64ULL << 10) || size > (1ULL << 30))
+        return fail(fmt::format("{} bytes: give 64KiB to 1GiB (two files of this size are kept)", size));
+    return size;
+}
+
 // A bare name is looked up in PATH; anything with a '/' must be absolute.
 Result<std::string> want_program(const RawValue &v)
 {
@@ -196,9 +215,12 @@ const Key keys[] = {
      assign<&C::supervisor, &C::Supervisor::max_session, want_max_session>},
     {"supervisor", "restore_signatures",
      assign<&C::supervisor, &C::Supervisor::restore_signatures, want_enum<RestoreSignatures>>},
+    {"supervisor", "boot_progress_timeout",
+     assign<&C::supervisor, &C::Supervisor::boot_progress_timeout, want_boot_progress_timeout>},
 
     {"guest", "admin_user", assign<&C::guest, &C::Guest::admin_user, want_admin_user>},
     {"guest", "admin_password_file", assign<&C::guest, &C::Guest::admin_password_file, want_path>},
+    {"guest", "console_log_size", assign<&C::guest, &C::Guest::console_log_size, want_console_log_size>},
 
     {"paths", "runtime_dir", assign<&C::paths, &C::Paths::runtime_dir, want_path>},
     {"paths", "qemu", assign<&C::paths, &C::Paths::qemu, want_program>},

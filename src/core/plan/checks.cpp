@@ -177,7 +177,8 @@ Check runtime_dir_verdict(const RuntimeDirFacts &facts, const std::string &dir)
 {
     RuntimePaths paths{dir};
     for (const std::string &socket : {paths.control_socket(), paths.qmp_socket(), paths.vnc_socket(),
-                                      paths.guest_serial_socket(), paths.guest_agent_socket()})
+                                      paths.guest_serial_socket(), paths.guest_agent_socket(),
+                                      paths.console_clients_socket()})
         if (socket.size() > plan_detail::kMaxSocketPath)
             return {"runtime-dir", false,
                     fmt::format("paths.runtime_dir {}: the socket {} would be {} characters long, more than a unix "

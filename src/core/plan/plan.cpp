@@ -53,6 +53,11 @@ supervisor::Params plan_supervision(const Config &config)
     p.shutdown_timeout = std::chrono::duration_cast<supervisor::Millis>(config.supervisor.shutdown_timeout);
     if (config.supervisor.max_session)
         p.max_session = std::chrono::duration_cast<supervisor::Millis>(*config.supervisor.max_session);
+    if (config.supervisor.boot_progress_timeout)
+        p.boot_progress_timeout =
+            std::chrono::duration_cast<supervisor::Millis>(*config.supervisor.boot_progress_timeout);
+    else
+        p.boot_progress_timeout.reset();
     return p;
 }
 
@@ -99,7 +104,8 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.boot = plan_boot(host, config);
     plan.disk_bus = {config.disks.bus, host.io_uring};
     plan.network = plan_network(host, config);
-    plan.guest = {config.guest.admin_user, config.guest.admin_password_file, host.admin_password.present};
+    plan.guest = {config.guest.admin_user, config.guest.admin_password_file, host.admin_password.present,
+                  config.guest.console_log_size};
     plan.supervision = plan_supervision(config);
     plan.restore_signatures = config.supervisor.restore_signatures;
     plan.qemu = config.paths.qemu;

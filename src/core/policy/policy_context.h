@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The policy's working state during one transition, and the steps its parts share (supervisor_policy.cpp, policy_guest.cpp, policy_control.cpp). Pure.
+// The policy's working state during one transition, and the steps its parts share (supervisor_policy.cpp, policy_guest.cpp, policy_control.cpp, policy_guest_agent.cpp). Pure.
 #pragma once
 
 #include "rescuevm/core/supervisor_policy.h"
@@ -43,12 +43,6 @@ struct Ctx {
         out.push_back(Qmp{"quit"});
         out.push_back(StartTimer{Timer::quit_deadline, p.quit_grace});
     }
-    void begin_powerdown(Millis deadline)
-    {
-        out.push_back(Qmp{"system_powerdown"});
-        out.push_back(StartTimer{Timer::powerdown_deadline, deadline});
-        set_state(VmState::stopping);
-    }
     void end_agent()
     {
         out.push_back(ReleaseNetwork{});
@@ -70,5 +64,18 @@ void on_guest_panicked(Ctx &c, const GuestPanicked &e);
 void on_panic_backoff(Ctx &c);
 // policy_control.cpp
 void on_control(Ctx &c, const Control &e);
+// policy_guest_agent.cpp
+// A stop of the running guest: guest-shutdown through the guest agent when it answers (the
+// ACPI button follows after guest_shutdown_grace), else the ACPI button; QEMU is stopped
+// after `deadline`. With `reply`, the pending control request is answered.
+void ask_guest_to_stop(Ctx &c, Millis deadline, bool reply);
+// The guest (re)starts: its boot-progress clock starts.
+void new_boot(Ctx &c);
+void on_guest_activity(Ctx &c, const std::string &source);
+void on_guest_agent_up(Ctx &c);
+void on_guest_agent_down(Ctx &c, const GuestAgentDown &e);
+void on_guest_agent_shutdown_done(Ctx &c, const GuestAgentShutdownDone &e);
+void on_boot_progress_timer(Ctx &c);
+void on_acpi_fallback_timer(Ctx &c);
 
 } // namespace rescuevm::supervisor::detail

@@ -44,11 +44,19 @@ void power_down(Ctx &c, const std::string &action)
     if (c.s.vm != VmState::running)
         return c.reply(false, fmt::format("the VM is {}; nothing to {}", to_string(c.s.vm), action));
     c.s.off_requested = true;
-    c.log(kInfo, fmt::format("asking the guest to power down ({}, through the control socket)", action));
-    // `stop` insists after shutdown_timeout; `powerdown` leaves it to the guest.
+    if (action == "stop") {
+        // `stop` asks the guest agent first when it answers, then insists after shutdown_timeout.
+        c.log(kInfo, fmt::format("asking the guest to power down (vm stop, through the control socket: {}), waiting "
+                                 "up to {} s",
+                                 c.s.guest_agent_up ? "guest agent guest-shutdown, then the ACPI power button"
+                                                    : "ACPI power button",
+                                 c.p.shutdown_timeout.count() / 1000));
+        return ask_guest_to_stop(c, c.p.shutdown_timeout, true);
+    }
+    c.log(kInfo, "pressing the guest's ACPI power button (vm powerdown, through the control socket)");
+    // `powerdown` is the button alone, and leaves it to the guest.
     c.out.push_back(Qmp{"system_powerdown", true, "ACPI power button sent to the guest"});
-    c.out.push_back(StartTimer{Timer::powerdown_deadline,
-                               action == "stop" ? c.p.shutdown_timeout : Millis{24LL * 3'600'000}});
+    c.out.push_back(StartTimer{Timer::powerdown_deadline, Millis{24LL * 3'600'000}});
     c.set_state(VmState::stopping);
 }
 
@@ -63,9 +71,11 @@ void reset(Ctx &c)
         c.s.panic_streak = 0;
         c.out.push_back(Qmp{"system_reset"});
         c.out.push_back(Qmp{"cont", true, "VM reset"});
+        new_boot(c);
         return;
     }
     c.out.push_back(Qmp{"system_reset", true, "VM reset"});
+    new_boot(c);
 }
 
 void resume(Ctx &c)

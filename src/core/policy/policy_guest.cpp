@@ -12,6 +12,7 @@ void on_guest_resumed(Ctx &c)
         c.event("guest started");
         c.log(kInfo, fmt::format("guest is running (boot {}); the host stays in rescue", c.s.boots));
         c.set_state(VmState::running);
+        new_boot(c);
         c.settle_start_reply(true, "VM started: the guest is running");
     } else if (c.s.vm == VmState::paused) {
         c.event("guest resumed");
@@ -45,6 +46,7 @@ void on_guest_reset(Ctx &c, const GuestReset &e)
         c.log(kInfo, fmt::format("guest restarted itself (Windows reboot {}); VM keeps running, host stays in rescue",
                                  c.s.reboots));
         c.out.push_back(CheckSignatures{"the guest rebooted"});
+        new_boot(c);
     }
     // Our own system_reset (restart policy, panic, `vm reset`) opens a burst too: SeaBIOS
     // follows it with guest-reset RESETs of its own, which are no guest reboot.
@@ -59,6 +61,7 @@ void on_guest_shutdown(Ctx &c, const GuestShutdown &e)
     if (c.s.vm == VmState::stopping) {
         c.log(kInfo, "guest powered off as asked; stopping QEMU");
         c.out.push_back(CancelTimer{Timer::powerdown_deadline});
+        c.out.push_back(CancelTimer{Timer::acpi_fallback});
         c.quit_qemu();
         return;
     }
@@ -71,6 +74,7 @@ void on_guest_shutdown(Ctx &c, const GuestShutdown &e)
         c.out.push_back(Qmp{"system_reset"});
         c.out.push_back(Qmp{"cont"});
         c.s.boots++;
+        new_boot(c);
         return;
     }
     c.log(kInfo, "guest powered itself off (Windows shutdown); the VM stays off and the host stays in rescue. "
@@ -119,6 +123,7 @@ void on_panic_backoff(Ctx &c)
     c.out.push_back(Qmp{"system_reset"});
     c.out.push_back(Qmp{"cont"});
     c.s.boots++;
+    new_boot(c);
 }
 
 } // namespace rescuevm::supervisor::detail

@@ -62,9 +62,12 @@ void on_unexpected_end(Ctx &c, const std::string &how)
 void on_qemu_exited(Ctx &c, const QemuExited &e)
 {
     c.s.qemu_alive = false;
+    c.s.guest_agent_up = false;
     c.out.push_back(CancelTimer{Timer::quit_deadline});
     c.out.push_back(CancelTimer{Timer::powerdown_deadline});
     c.out.push_back(CancelTimer{Timer::panic_backoff});
+    c.out.push_back(CancelTimer{Timer::acpi_fallback});
+    c.out.push_back(CancelTimer{Timer::boot_progress});
     switch (c.s.vm) {
     case VmState::stopping:
     case VmState::off:
@@ -136,6 +139,7 @@ void on_reattached(Ctx &c, const Reattached &e)
     c.s.qemu_started_ms = c.now;
     c.s.boots = e.boots;
     c.s.guest_ran = e.status != "prelaunch";
+    c.s.guest_alive = true; // it ran before this agent came: no boot-progress clock for it
     c.event("re-attached to a running VM");
     start_session_timers(c);
     c.log(kInfo, fmt::format("re-attached; the guest is {}", e.status.empty() ? "in an unknown state (QMP did not "
@@ -188,6 +192,12 @@ void on_timer(Ctx &c, Timer t)
     case Timer::session_end:
         on_stop_requested(c, "session limit reached (supervisor.max_session)");
         return;
+    case Timer::boot_progress:
+        on_boot_progress_timer(c);
+        return;
+    case Timer::acpi_fallback:
+        on_acpi_fallback_timer(c);
+        return;
     }
 }
 
@@ -206,9 +216,11 @@ void on_stop_requested(Ctx &c, const std::string &why)
     c.s.stop_requested = true;
     switch (c.s.vm) {
     case VmState::running:
-        c.log(kInfo, fmt::format("{}: asking the guest to power down (ACPI power button), waiting up to {} s",
-                                 why, c.p.shutdown_timeout.count() / 1000));
-        c.begin_powerdown(c.p.shutdown_timeout);
+        c.log(kInfo, fmt::format("{}: asking the guest to power down ({}), waiting up to {} s", why,
+                                 c.s.guest_agent_up ? "guest agent guest-shutdown, then the ACPI power button"
+                                                    : "ACPI power button",
+                                 c.p.shutdown_timeout.count() / 1000));
+        ask_guest_to_stop(c, c.p.shutdown_timeout, false);
         break;
     case VmState::starting:
         if (!c.s.qemu_alive) {
@@ -230,6 +242,7 @@ void on_stop_requested(Ctx &c, const std::string &why)
         if (second) {
             c.log(kWarning, fmt::format("{} again: not waiting for the guest any longer; stopping QEMU", why));
             c.out.push_back(CancelTimer{Timer::powerdown_deadline});
+            c.out.push_back(CancelTimer{Timer::acpi_fallback});
             c.quit_qemu();
         } else if (c.s.off_requested) {
             // The guest is already shutting down (`vm stop`/`powerdown`): it keeps its full time.
@@ -281,6 +294,8 @@ const char *to_string(Timer t)
     case Timer::session_warn_1h: return "session-warn-1h";
     case Timer::session_warn_10m: return "session-warn-10m";
     case Timer::session_end: return "session-end";
+    case Timer::boot_progress: return "boot-progress";
+    case Timer::acpi_fallback: return "acpi-fallback";
     }
     return "?";
 }
@@ -347,6 +362,14 @@ Step transition(const State &state, const Event &event, const Params &params, st
                 on_timer(c, e.timer);
             } else if constexpr (std::is_same_v<E, Control>) {
                 on_control(c, e);
+            } else if constexpr (std::is_same_v<E, GuestActivity>) {
+                on_guest_activity(c, e.source);
+            } else if constexpr (std::is_same_v<E, GuestAgentUp>) {
+                on_guest_agent_up(c);
+            } else if constexpr (std::is_same_v<E, GuestAgentDown>) {
+                on_guest_agent_down(c, e);
+            } else if constexpr (std::is_same_v<E, GuestAgentShutdownDone>) {
+                on_guest_agent_shutdown_done(c, e);
             }
         },
         event);

@@ -18,9 +18,17 @@ Result<void> add_network(Builder &b, const Plan &plan, const Session &session)
 
 Result<void> add_console(Builder &b, const Plan &plan)
 {
-    auto console = RESCUEVM_TRY(qemu_escape(plan.paths.guest_console(), "guest console path"));
-    b.add({"-chardev", fmt::format("file,id=guest-console,path={},append=on", console), "-device",
+    // COM1 (EMS/SAC) and the guest agent's channel are sockets QEMU listens on and the agent
+    // connects to: a restarted agent connects again; without a client QEMU drops the guest's
+    // output instead of stalling it. No logfile=: it would grow without bound (the agent keeps
+    // the rotated guest-console.log).
+    auto serial = RESCUEVM_TRY(qemu_escape(plan.paths.guest_serial_socket(), "guest serial socket path"));
+    b.add({"-chardev", fmt::format("socket,id=guest-console,path={},server=on,wait=off", serial), "-device",
            "isa-serial,chardev=guest-console"});
+    auto agent = RESCUEVM_TRY(qemu_escape(plan.paths.guest_agent_socket(), "guest agent socket path"));
+    b.add({"-chardev", fmt::format("socket,id=guest-agent,path={},server=on,wait=off", agent), "-device",
+           "virtio-serial-pci,id=guest-serial", "-device",
+           "virtserialport,bus=guest-serial.0,chardev=guest-agent,name=org.qemu.guest_agent.0"});
     b.add({"-device", "VGA,id=video0", "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0"});
     b.add({"-display", "none"});
     if (plan.vm.display == Display::vnc) {

@@ -79,6 +79,34 @@ nlohmann::json control_error(const std::string &message)
     return {{"ok", false}, {"error", message}};
 }
 
+static nlohmann::json guest_status_json(const StatusGuest &g)
+{
+    const GuestFacts &f = g.facts;
+    nlohmann::json interfaces = nlohmann::json::array();
+    for (const auto &i : f.interfaces)
+        interfaces.push_back({{"name", i.name}, {"mac", i.mac}, {"addresses", i.addresses}});
+    nlohmann::json agent = {{"state", g.agent},
+                            {"last_answer_age_s", g.agent_answer_age_s},
+                            {"version", f.agent_version},
+                            {"os", {{"name", f.os_name}, {"version", f.os_version}, {"version_id", f.os_version_id}, {"id", f.os_id},
+                                    {"kernel", f.kernel_release}, {"machine", f.machine}}},
+                            {"hostname", f.hostname},
+                            {"interfaces", interfaces}};
+    // null: not known (no guest agent answer, or the VM does not carry the server's network)
+    agent["holds_server_address"] = g.addresses_compared ? nlohmann::json(!g.holds_server_addresses.empty())
+                                                         : nlohmann::json(nullptr);
+    agent["server_addresses_held"] = g.holds_server_addresses;
+    return {{"agent", agent},
+            {"console",
+             {{"last_output_age_s", g.console_output_age_s},
+              {"bytes", g.console_bytes},
+              {"clients", g.console_clients},
+              {"writer", g.console_writer},
+              {"log", g.console_log},
+              {"last_lines", g.console_last_lines}}},
+            {"boot_progress_warned", g.boot_progress_warned}};
+}
+
 nlohmann::json status_json(const StatusReport &s)
 {
     nlohmann::json disks = nlohmann::json::array();
@@ -108,6 +136,7 @@ nlohmann::json status_json(const StatusReport &s)
             {"network", net},
             {"signature_changes", s.signature_changes},
             {"screen", s.screen},
+            {"guest", guest_status_json(s.guest)},
             {"runtime_dir", s.runtime_dir}};
 }
 
