@@ -39,7 +39,7 @@ volatile sig_atomic_t g_raw = 0;
 void restore_terminal()
 {
     if (g_raw) {
-        ::tcsetattr(g_tty_fd, TCSAFLUSH, &g_saved);
+        ::tcsetattr(g_tty_fd, TCSADRAIN, &g_saved);
         g_raw = 0;
     }
 }
@@ -66,7 +66,8 @@ bool enter_raw(int fd)
     g_tty_fd = fd;
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
         ::signal(sig, fatal_signal);
-    if (::tcsetattr(fd, TCSAFLUSH, &raw) != 0)
+    // TCSADRAIN, not TCSAFLUSH: what was typed ahead is kept, not thrown away.
+    if (::tcsetattr(fd, TCSADRAIN, &raw) != 0)
         return false;
     g_raw = 1;
     return true;
@@ -317,14 +318,15 @@ int cmd_console(const CliOptions &cli, const Config &config)
     int flags = ::fcntl(sock->get(), F_GETFL);
     ::fcntl(sock->get(), F_SETFL, flags | O_NONBLOCK);
 
-    std::string mode = reply->value("mode", "rw") == "rw" ? "" : " READ-ONLY";
-    std::cerr << fmt::format("rescuevm: attached to the guest's serial console (COM1){}; {} detaches\r\n"
-                             "rescuevm: {}\r\n",
-                             mode, escape_name(args->escape), reply->value("message", ""));
+    // Raw before the banner: once it says "attached", every key goes to the guest as typed.
     TerminalGuard guard;
     if (::isatty(STDIN_FILENO) && !enter_raw(STDIN_FILENO))
         std::cerr << "rescuevm: cannot put the terminal in raw mode (" << errno_text(errno)
                   << "); keys are sent line by line\r\n";
+    std::string mode = reply->value("mode", "rw") == "rw" ? "" : " READ-ONLY";
+    std::cerr << fmt::format("rescuevm: attached to the guest's serial console (COM1){}; {} detaches\r\n"
+                             "rescuevm: {}\r\n",
+                             mode, escape_name(args->escape), reply->value("message", ""));
     return relay(sock->get(), *args, std::move(rest), sigfd.get());
 }
 

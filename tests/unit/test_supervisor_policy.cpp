@@ -362,7 +362,7 @@ TEST_CASE("vm start answers once the guest runs")
     Step st = run(in(VmState::off), {Control{"start"}, StartPrepared{}, QmpReady{}});
     CHECK(words(st.actions) == "qmp:cont");
     st = transition(st.state, GuestResumed{}, params(), 5'000);
-    CHECK(words(st.actions) == "reply:ok");
+    CHECK(words(st.actions) == "timer:boot-progress=300000 reply:ok");
 }
 
 TEST_CASE("QEMU that cannot be spawned counts as a quick failure")
