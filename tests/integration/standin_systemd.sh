@@ -73,6 +73,8 @@ wait_unit() {
     sleep 1
   done
 }
+# Output is read whole before grep sees it: with pipefail, `cmd | grep -q` fails when grep
+# quits early and cmd gets EPIPE.
 journal() { standin_sh "journalctl -b --no-pager $1"; }
 fail_with_journal() {
   {
@@ -88,7 +90,7 @@ boot1=$STANDIN_BOOT_SECONDS
 [[ $(standin_run systemctl is-enabled rescuevm.service) == enabled ]] || rv_fail "rescuevm.service is not enabled in the stand-in"
 wait_unit ConditionResult no 60 || fail_with_journal "without rescuevm.enable=1 the unit's condition did not fail"
 [[ $(unit_prop ActiveState) == inactive ]] || fail_with_journal "without rescuevm.enable=1 the unit is $(unit_prop ActiveState)"
-journal '-u rescuevm' | grep -q 'unmet condition check (ConditionKernelCommandLine=rescuevm.enable=1)' \
+grep -q 'unmet condition check (ConditionKernelCommandLine=rescuevm.enable=1)' <<<"$(journal '-u rescuevm')" \
   || fail_with_journal "the journal does not say the unit was skipped for ConditionKernelCommandLine=rescuevm.enable=1"
 [[ -z $(journal '-t rescuevm -o cat') ]] || fail_with_journal "the agent ran without rescuevm.enable=1"
 ! standin_run pgrep -x rescuevm >/dev/null || rv_fail "a rescuevm process runs without rescuevm.enable=1"
@@ -110,7 +112,7 @@ grep -qx 'WatchdogUSec=30s' <<<"$show" || rv_fail "the watchdog is not 30 s: $sh
 pid1=$(sed -n 's/^MainPID=//p' <<<"$show")
 # Type=notify: "Started" comes from READY=1, which the agent sends once the guest runs.
 agent=$(journal '-t rescuevm -o short-monotonic')
-started=$(journal '-u rescuevm -o short-monotonic' | grep -m1 'Started rescuevm.service') \
+started=$(grep -m1 'Started rescuevm.service' <<<"$(journal '-u rescuevm -o short-monotonic')") \
   || fail_with_journal "no 'Started rescuevm.service' in the journal"
 running=$(grep -m1 'guest is running (boot 1)' <<<"$agent") || fail_with_journal "the agent never said the guest runs"
 mono() { sed -E 's/^\[ *([0-9]+\.[0-9]+)\].*/\1/' <<<"$1"; }
@@ -156,10 +158,10 @@ w2=$(unit_prop WatchdogTimestampMonotonic)
 ((w1 > 0 && w2 > w1)) || fail_with_journal "no WATCHDOG=1 arrived within 17 s (WatchdogTimestampMonotonic $w1 -> $w2)"
 standin_run kill -STOP "$pid1"
 wait_unit NRestarts 1 90 || fail_with_journal "an agent stopped with SIGSTOP was not restarted by the watchdog"
-journal '-u rescuevm' | grep -q 'rescuevm.service: Watchdog timeout' || fail_with_journal "the restart was not the watchdog's"
+grep -q 'rescuevm.service: Watchdog timeout' <<<"$(journal '-u rescuevm')" || fail_with_journal "the restart was not the watchdog's"
 wait_unit ActiveState active 120 || fail_with_journal "the agent restarted by the watchdog did not become active"
 pid2=$(unit_prop MainPID)
-journal '-t rescuevm' | grep -q "re-attaching without restarting it" || fail_with_journal "the restarted agent did not re-attach"
+grep -q "re-attaching without restarting it" <<<"$(journal '-t rescuevm')" || fail_with_journal "the restarted agent did not re-attach"
 [[ $(standin_run pgrep -d, -f '^qemu-system') == "$qemu_pid" ]] || fail_with_journal "QEMU is not the same process after the watchdog restart"
 rv_pass "watchdog: WATCHDOG=1 keeps coming; an agent stopped by SIGSTOP was killed after 30 s, restarted (pid $pid1 -> $pid2), re-attached to QEMU $qemu_pid"
 
@@ -169,7 +171,7 @@ wait_unit NRestarts 2 60 || fail_with_journal "the agent killed with SIGKILL was
 wait_unit ActiveState active 120 || fail_with_journal "the agent restarted after SIGKILL did not become active"
 pid3=$(unit_prop MainPID)
 [[ $pid3 != "$pid2" ]] || fail_with_journal "MainPID did not change after SIGKILL"
-(($(journal '-t rescuevm' | grep -c "re-attaching without restarting it") == 2)) \
+(($(grep -c "re-attaching without restarting it" <<<"$(journal '-t rescuevm')") == 2)) \
   || fail_with_journal "the agent restarted after SIGKILL did not re-attach"
 [[ $(standin_run pgrep -d, -f '^qemu-system') == "$qemu_pid" ]] || fail_with_journal "QEMU is not the same process after SIGKILL"
 [[ $(unit_prop StatusText) == "VM running (re-attached)" ]] || fail_with_journal "StatusText after re-attach: $(unit_prop StatusText)"
@@ -206,7 +208,7 @@ state=$(standin_qmp query-status) || rv_fail "the stand-in's QMP does not answer
 grep -q '"status":"running"' <<<"$state" || rv_fail "the stand-in is not running: $state"
 ! grep -aqE '"event":"(SHUTDOWN|RESET|POWERDOWN)"' "$STANDIN_RUN/events.jsonl" \
   || rv_fail "the stand-in itself went down or rebooted: $(grep -aE '"event":"(SHUTDOWN|RESET|POWERDOWN)"' "$STANDIN_RUN/events.jsonl")"
-rv_pass "systemctl stop: ACPI power button first, the guest powered off, QEMU exited 0 (${t_stop}s); the stand-in is still up"
+rv_pass "systemctl stop: ACPI power button first, the guest powered off by itself, QEMU ended, unit inactive/success after ${t_stop}s; the stand-in is still up"
 
 # --- journal and serial console: every agent line once in each ----------------------------------
 journal '-t rescuevm -o cat' >"$tmp/agent-journal.txt"
@@ -225,7 +227,6 @@ for l in lines:
     if n != 1: bad.append(f"{n} times on the console: {l}")
 if bad:
     print("\n".join(bad[:20]), file=sys.stderr); sys.exit(1)
-print(len(lines))
 EOF
 rv_pass "every one of the agent's (three agents, start to stop) $(grep -c . "$tmp/agent-journal.txt") lines is once in the journal and once on the serial console"
 
@@ -234,7 +235,8 @@ targets=$(standin_run systemctl show -p ActiveState,Id ctrl-alt-del.target reboo
 ! grep -q '^ActiveState=active' <<<"$targets" || rv_fail "a shutdown target is active: $targets"
 jobs=$(standin_run systemctl list-jobs --no-legend)
 ! grep -qE 'ctrl-alt-del|reboot|poweroff|halt|kexec' <<<"$jobs" || rv_fail "a shutdown job is queued: $jobs"
-if journal '' | grep -E 'ctrl-alt-del\.target|(reboot|poweroff|halt|kexec)\.target|System is rebooting|System is powering down|systemd-reboot|Reached target.*Shutdown'; then
+# qemu-ga logs each guest-exec with its command line (this test's own queries): not evidence.
+if journal '' | grep -v ' qemu-ga\[' | grep -E 'ctrl-alt-del\.target|(reboot|poweroff|halt|kexec)\.target|System is rebooting|System is powering down|systemd-reboot|Reached target.*Shutdown'; then
   rv_fail "the journal shows a shutdown or reboot of the stand-in (lines above)"
 fi
 rv_pass "no ctrl-alt-del.target, reboot, poweroff, halt or kexec in the stand-in's journal or jobs"
