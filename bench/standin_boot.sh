@@ -76,11 +76,13 @@ for cpu in ${BENCH_CPUS:-max}; do
         && { guest=$(grep -o 'uptime=[0-9.]*' <<<"$line" | cut -d= -f2); break; }
       sleep 3
     done
-    j=$(standin_sh 'journalctl -b -o short-monotonic --no-pager -u rescuevm -t rescuevm; systemd-analyze')
-    rows+=("$(python3 - "$cpu" "$run" "$load" "$qga" "$guest" <<<"$j" <<'EOF'
+    # -u and -t are ANDed by journalctl: two queries (systemd's "Started" line, the agent's lines).
+    standin_sh 'journalctl -b -o short-monotonic --no-pager -u rescuevm; journalctl -b -o short-monotonic --no-pager -t rescuevm; systemd-analyze' \
+      >"$tmp/journal-$cpu-$run.txt"
+    rows+=("$(python3 - "$cpu" "$run" "$load" "$qga" "$guest" "$tmp/journal-$cpu-$run.txt" <<'EOF'
 import re, sys
-cpu, run, load, qga, guest = sys.argv[1:]
-text = sys.stdin.read()
+cpu, run, load, qga, guest, path = sys.argv[1:]
+text = open(path).read()
 def mono(pat):
     m = re.search(r"^\[ *([0-9.]+)\].*" + pat, text, re.M)
     return float(m.group(1)) if m else float("nan")
