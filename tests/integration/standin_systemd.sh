@@ -88,7 +88,13 @@ fail_with_journal() {
 standin_boot "$params"
 boot1=$STANDIN_BOOT_SECONDS
 [[ $(standin_run systemctl is-enabled rescuevm.service) == enabled ]] || rv_fail "rescuevm.service is not enabled in the stand-in"
-wait_unit ConditionResult no 60 || fail_with_journal "without rescuevm.enable=1 the unit's condition did not fail"
+# ConditionResult reads "no" also before the condition was ever checked: wait for its timestamp.
+deadline=$((SECONDS + 120))
+until [[ $(unit_prop ConditionTimestampMonotonic 2>/dev/null) =~ ^[1-9][0-9]*$ ]]; do
+  ((SECONDS < deadline)) || fail_with_journal "systemd did not check the unit's condition within 120 s of the stand-in's start"
+  sleep 1
+done
+[[ $(unit_prop ConditionResult) == no ]] || fail_with_journal "without rescuevm.enable=1 the unit's condition did not fail"
 [[ $(unit_prop ActiveState) == inactive ]] || fail_with_journal "without rescuevm.enable=1 the unit is $(unit_prop ActiveState)"
 grep -q 'unmet condition check (ConditionKernelCommandLine=rescuevm.enable=1)' <<<"$(journal '-u rescuevm')" \
   || fail_with_journal "the journal does not say the unit was skipped for ConditionKernelCommandLine=rescuevm.enable=1"
