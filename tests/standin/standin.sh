@@ -267,7 +267,9 @@ standin_boot() {
   STANDIN_PID=$!
   echo "$STANDIN_PID" >"$run/qemu.pid"
   rv_cleanup_kill "$STANDIN_PID"
-  rv_qmp --follow --timeout 7200 "$run/events.sock" >"$run/events.jsonl" 2>"$run/events.err" &
+  # python3 itself, not the rv_qmp function: a function run with & is a subshell, and $! would
+  # be that subshell, not the follower.
+  python3 "$RV_QMP" --follow --timeout 7200 "$run/events.sock" >"$run/events.jsonl" 2>"$run/events.err" &
   rv_cleanup_kill $!
   rv_log "stand-in booting (QEMU pid $STANDIN_PID): $append"
   deadline=$((SECONDS + ${STANDIN_BOOT_TIMEOUT:-600}))
