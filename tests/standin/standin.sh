@@ -73,7 +73,6 @@ STANDIN_MAC=52:54:00:cb:00:0a
 # standin_new: sets STANDIN_RUN, STANDIN_SEED, STANDIN_BOOT_DIR and the argument arrays.
 standin_new() {
   rv_require qemu-system-x86_64 qemu-img python3 cpio busybox ip flock
-  local s
   [[ -x /lib/systemd/systemd ]] || rv_fail "systemd is not installed on this machine (the stand-in boots it from here): run scripts/setup"
   [[ -x /lib/systemd/systemd-udevd ]] || rv_fail "udev is not installed on this machine (the stand-in boots it from here): run scripts/setup"
   [[ -x /usr/sbin/qemu-ga ]] || rv_fail "qemu-guest-agent is not installed on this machine (the stand-in runs it from here): run scripts/setup"
@@ -165,8 +164,9 @@ print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
     || rv_fail "cannot read the prefix of the build in $build (meson introspect)"
   if [[ $prefix != /usr ]]; then
     mkdir -p "$dest/usr"
-    cp -a "$dest$prefix/." "$dest/usr/" && rm -rf "${dest:?}$prefix" \
-      || rv_fail "moving $dest$prefix to $dest/usr failed"
+    if ! cp -a "$dest$prefix/." "$dest/usr/" || ! rm -rf "${dest:?}$prefix"; then
+      rv_fail "moving $dest$prefix to $dest/usr failed"
+    fi
     rv_log "build $build has prefix $prefix: its install tree moved to /usr in $dest"
   fi
 }
@@ -209,6 +209,7 @@ standin_net() {
   ip -n "$STANDIN_NS" addr add "$STANDIN_GW/24" dev st0
   ip -n "$STANDIN_NS" link set st0 up
   STANDIN_WRAP=(ip netns exec "$STANDIN_NS")
+  # shellcheck disable=SC2054 # commas separate QEMU's option fields, not array elements
   STANDIN_NIC_ARGS=(-netdev tap,id=uplink,ifname=st0,script=no,downscript=no
     -device "virtio-net-pci,netdev=uplink,mac=$STANDIN_MAC")
   standin_seed_file /etc/systemd/network/20-standin-uplink.network <<EOF
