@@ -310,11 +310,8 @@ void Agent::qmp(const sv::Qmp &command)
                            return;
                        }
                        answer(control_ok(done.empty() ? name + " done" : done));
-                       if (name == "cont") {
-                           if (!plan_.boot.direct_kernel && state_.vm == sv::VmState::starting)
-                               boot_watch_.boot_started(); // the firmware starts now
+                       if (name == "cont")
                            feed(sv::GuestResumed{});
-                       }
                    });
 }
 
@@ -529,6 +526,9 @@ void Agent::qmp_event(const QmpEvent &e)
         }
         feed(p);
     } else if (e.name == "RESUME") {
+        // QEMU says RESUME before it answers `cont`: the firmware starts now.
+        if (!plan_.boot.direct_kernel && state_.vm == sv::VmState::starting)
+            boot_watch_.boot_started();
         feed(sv::GuestResumed{});
     } else if (e.name == "BLOCK_IO_ERROR") {
         std::string node = json_text(data, "node-name");

@@ -43,3 +43,13 @@ TEST_CASE("SeaBIOS: No bootable device, with the reason it gave")
     CHECK(verdict.find("vm.firmware = \"uefi\"") != std::string::npos);
     CHECK(firmware_boot_failure("Booting from Hard Disk...\nBooting from 0000:7c00\n", Firmware::bios, "x").empty());
 }
+
+TEST_CASE("the firmware's screen-painting escape sequences stay out of the message")
+{
+    std::string out = "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: failed to load Boot0001 \"UEFI Misc "
+                      "Device\" from PciRoot(0x0): Not Found\r\nUEFI Interactive Shell v2.2\r\nShell> ";
+    std::string verdict = firmware_boot_failure(out, Firmware::uefi, "x");
+    CHECK(verdict.find("OVMF says \"BdsDxe: failed to load Boot0001") != std::string::npos);
+    CHECK(verdict.find("[2J") == std::string::npos);
+    CHECK(verdict.find('\x1b') == std::string::npos);
+}

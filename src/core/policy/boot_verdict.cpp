@@ -4,20 +4,29 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 namespace rescuevm {
 namespace {
 
-// The line of `text` that holds position `at`, without its line break, trimmed to 160 bytes.
+// From position `at` to the end of its line (the firmware paints escape sequences before it),
+// printable bytes only, trimmed to 160.
 std::string line_at(std::string_view text, std::size_t at)
 {
-    std::size_t begin = text.rfind('\n', at);
-    begin = begin == std::string_view::npos ? 0 : begin + 1;
+    std::size_t begin = at;
     std::size_t end = text.find('\n', at);
     std::string line(text.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
     std::string clean;
-    for (char c : line)
-        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)
-            clean += c;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        if (line[i] == '\x1b') { // an ANSI sequence: ESC [ params letter
+            while (i + 1 < line.size() && !std::isalpha(static_cast<unsigned char>(line[i + 1])))
+                ++i;
+            ++i;
+            continue;
+        }
+        if (static_cast<unsigned char>(line[i]) >= 0x20 && line[i] != 0x7f)
+            clean += line[i];
+    }
     return clean.size() > 160 ? clean.substr(0, 160) + "..." : clean;
 }
 
