@@ -126,6 +126,15 @@ hook=$pkgroot/usr/share/initramfs-tools/hooks/rescuevm
 grep -qF 'agent=${RESCUEVM_BINARY:-/usr/sbin/rescuevm}' "$hook" || rv_fail "the packaged hook's default agent is not /usr/sbin/rescuevm"
 ! grep -n '@[a-z_]*@' "$unit" "$hook" || rv_fail "a placeholder is left in the packaged unit or hook"
 
+# Opt-in: without RESCUEVM_INITRAMFS=y (as on a machine that merely installs the
+# package) the hook adds nothing to that machine's initramfs.
+mkdir -p "$tmp/optin/dest" "$tmp/optin/conf/conf.d"
+printf 'RESCUEVM_COMMAND=run\n' >"$tmp/optin/conf/conf.d/rescuevm"
+optin=$(env -u RESCUEVM_INITRAMFS DESTDIR="$tmp/optin/dest" CONFDIR="$tmp/optin/conf" version=$(uname -r) \
+  verbose=n RESCUEVM_BINARY="$agent" sh "$hook" 2>&1) || rv_fail "the hook failed without the opt-in: $optin"
+[[ -z $(ls -A "$tmp/optin/dest") ]] || rv_fail "the hook added files without RESCUEVM_INITRAMFS=y: $(find "$tmp/optin/dest" | head)"
+grep -qF 'RESCUEVM_INITRAMFS=y' <<<"$optin" || rv_fail "the hook does not say why it added nothing: $optin"
+
 depends=$(dpkg-deb -f "$deb" Depends)
 for p in qemu-system-x86 qemu-utils ovmf seabios xorriso; do
   [[ ", $depends," == *", $p,"* || ", $depends," == *", $p ("* ]] || rv_fail "Depends lacks $p: $depends"
