@@ -50,7 +50,10 @@ std::uint64_t json_u64(const nlohmann::json &j, const char *key)
 Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover)
     : plan_(plan), loop_(loop), takeover_(std::move(takeover)),
       control_(loop, [this](std::uint64_t c, const ControlRequest &r) { on_control(c, r); }), notifier_(loop),
-      worker_(loop), started_(std::chrono::steady_clock::now()),
+      worker_(loop),
+      boot_watch_(loop, plan.paths, plan.firmware.kind, plan.boot.image,
+                  [this](const std::string &message) { feed(sv::BootFailed{message}); }),
+      started_(std::chrono::steady_clock::now()),
       console_(loop,
                {plan.paths.guest_serial_socket(), plan.paths.guest_console(), plan.paths.guest_console_previous(),
                 plan.guest.console_log_size, plan.paths.console_clients_socket()},
@@ -496,6 +499,7 @@ void Agent::housekeeping()
 
 void Agent::qemu_exited(const std::string &how)
 {
+    boot_watch_.stop();
     qemu_.reset();
     console_.qemu_gone();
     guest_agent_.stop();
@@ -534,6 +538,8 @@ void Agent::qmp_event(const QmpEvent &e)
     std::string reason = json_text(data, "reason");
     if (e.name == "RESET") {
         guest_agent_.guest_reset(); // whatever answered in the guest before is gone
+        if (!plan_.boot.direct_kernel)
+            boot_watch_.boot_started();
         feed(sv::GuestReset{reason, guest});
     } else if (e.name == "SHUTDOWN") {
         feed(sv::GuestShutdown{reason, guest});
@@ -548,6 +554,9 @@ void Agent::qmp_event(const QmpEvent &e)
         }
         feed(p);
     } else if (e.name == "RESUME") {
+        // QEMU says RESUME before it answers `cont`: the firmware starts now.
+        if (!plan_.boot.direct_kernel && state_.vm == sv::VmState::starting)
+            boot_watch_.boot_started();
         feed(sv::GuestResumed{});
     } else if (e.name == "BLOCK_IO_ERROR") {
         std::string node = json_text(data, "node-name");

@@ -25,6 +25,8 @@ struct RuntimePaths {
     // The screen when the guest showed no sign of life in time (supervisor.boot_progress_timeout).
     std::string boot_progress_screenshot() const { return dir + "/boot-progress.ppm"; }
     std::string qemu_log() const { return dir + "/qemu.log"; }
+    // The firmware's debug port 0x402 (SeaBIOS writes its boot messages there).
+    std::string firmware_log() const { return dir + "/firmware.log"; }
     std::string overlay() const { return dir + "/overlay.qcow2"; }
     std::string uefi_vars() const { return dir + "/uefi-vars.fd"; }
     std::string config_drive() const { return dir + "/config-2.iso"; }

@@ -68,6 +68,7 @@ struct State {
     std::int64_t last_panic_ms = -1'000'000'000;
     std::int64_t qemu_started_ms = 0;
     std::string pause_reason;        // why the VM is paused or refused, in words
+    std::string boot_problem;        // the firmware found nothing to boot (this boot), in words
     std::string last_event;          // in words, for `status`
     std::int64_t last_event_ms = 0;
     bool guest_agent_up = false;     // the guest agent answered its last probe
@@ -91,6 +92,7 @@ struct GuestPanicked {
     std::uint64_t code = 0;                             // arg1: the STOP code
     std::uint64_t params[4] = {};                       // arg2..arg5
 };
+struct BootFailed { std::string message; };            // the firmware says the image does not boot
 struct QemuExited { std::string how; };                 // "exit status 1", "killed by signal 9"
 struct QmpLost {};                                      // the QMP connection dropped, QEMU alive
 struct QmpUnresponsive { std::string detail; };         // the health check got no answer in time
@@ -104,8 +106,8 @@ struct GuestAgentDown { std::string detail; };          // it stopped answering
 struct GuestAgentShutdownDone { bool ok; std::string detail; }; // guest-shutdown taken, or why not
 
 using Event = std::variant<SessionStarted, Reattached, StartPrepared, StartRefused, SpawnFailed, QmpReady,
-                           GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, QemuExited, QmpLost,
-                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control, GuestActivity,
+                           GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, BootFailed, QemuExited,
+                           QmpLost, QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control, GuestActivity,
                            GuestAgentUp, GuestAgentDown, GuestAgentShutdownDone>;
 
 // What the executor must do, in order.
