@@ -8,6 +8,9 @@
 #                                          keyboard rules (second console read-only, --force),
 #                                          Ctrl-], SIGTERM and SIGHUP detach, the terminal is restored
 #   console_driver.py typed TAG            one console: `echo $((6*7))TAG` gives 42TAG; Ctrl-] detaches
+#   console_driver.py agent-ends PID       a console attached while the agent (PID) gets SIGTERM: it shows
+#                                          the guest powering off, ends with status 1 saying why, the
+#                                          terminal restored
 #   console_driver.py hold SLAVE LOG RT    a console on SLAVE, the terminal the agent logs to (its
 #                                          output lands in LOG): the agent's lines wait while it
 #                                          is attached, then come after one line saying so
@@ -174,6 +177,20 @@ def interactive():
         fail(f"vm console --last printed control bytes: {last.stdout!r}")
 
 
+def agent_ends(agent_pid):
+    """A console attached while the agent stops: it sees the guest power off, ends with status 1 and a reason, the terminal restored."""
+    c = Console(name="console-agent-ends")
+    c.expect(rb"attached to the guest's serial console")
+    os.kill(int(agent_pid), signal.SIGTERM)
+    c.expect(rb"RVTEST acpi-powerdown", timeout=120)  # the guest's own last words, on this terminal
+    rc = c.wait_exit(timeout=120)
+    if rc != 1:
+        fail(f"vm console ended with status {rc} when the agent stopped, want 1")
+    c.expect(rb"the agent ended the console connection")
+    c.restored()
+    c.close()
+
+
 def wait_in_file(path, pattern, timeout, since=0):
     rx = re.compile(pattern)
     deadline = time.monotonic() + timeout
@@ -256,12 +273,14 @@ def serial_log(path, out):
 
 def main():
     if len(sys.argv) < 2:
-        fail("usage: console_driver.py interactive|typed TAG|hold SLAVE LOG RT|pty-sink FILE OUT|serial-log SOCK OUT")
+        fail("usage: console_driver.py interactive|typed TAG|agent-ends PID|hold SLAVE LOG RT|pty-sink FILE OUT|serial-log SOCK OUT")
     what, args = sys.argv[1], sys.argv[2:]
     if what == "interactive":
         interactive()
     elif what == "typed":
         typed(args[0])
+    elif what == "agent-ends":
+        agent_ends(args[0])
     elif what == "hold":
         hold(*args)
     elif what == "pty-sink":

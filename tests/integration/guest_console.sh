@@ -19,7 +19,10 @@
 #   - what was typed is in the guest console log too (42rvsum), what the read-only one typed is not;
 #   - console_driver.py hold: a console on the agent's own terminal holds the agent's log lines
 #     (a screenshot's log line does not appear while it is attached) and they come after it;
-#   - the VM kept running the same boot throughout (one "RVTEST boot" line, VM running).
+#   - the VM kept running the same boot throughout (one "RVTEST boot" line, VM running);
+#   - console_driver.py agent-ends: SIGTERM to the agent with a console attached: the console
+#     shows the guest's "RVTEST acpi-powerdown", then ends with status 1 and the reason, the
+#     terminal restored; the agent exits 0 and removes console.sock.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/supervisor_lib.sh"
@@ -85,7 +88,10 @@ python3 "$DRIVER" hold "$slave" "$SUP_AGENT_LOG" "$SUP_RT" || sup_fail "the agen
 [[ $(sup_status vm.state) == running ]] || sup_fail "the VM is not running any more"
 (($(rv_count '^RVTEST boot ' "$console") + $(rv_count '^RVTEST boot ' "$previous") <= 1)) \
   || sup_fail "the guest booted again"
-sup_agent_stop
+# --- the agent stops while a console is attached ------------------------------------------------
+python3 "$DRIVER" agent-ends "$SUP_AGENT_PID" || sup_fail "a console attached while the agent stopped"
+SUP_AGENT_RC=0
+wait "$SUP_AGENT_PID" || SUP_AGENT_RC=$?
 [[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
 [[ ! -e $SUP_RT/console.sock ]] || sup_fail "console.sock left behind"
-rv_pass "log rotated at $LIMIT bytes without loss; typed commands ran; one keyboard; Ctrl-]/SIGTERM/SIGHUP detach and restore the tty; agent log held while attached"
+rv_pass "log rotated at $LIMIT bytes without loss; typed commands ran; one keyboard; Ctrl-]/SIGTERM/SIGHUP/the agent ending detach and restore the tty; agent log held while attached"

@@ -609,6 +609,12 @@ TEST_CASE("an image that does not boot is shown, kept up, and stopped without wa
     CHECK(words(stop.actions) == "qmp:quit timer:quit-deadline=15000");
     Step vmstop = transition(failed.state, Control{"stop"}, params(), 3'000);
     CHECK(words(vmstop.actions) == "qmp:quit timer:quit-deadline=15000 reply:ok");
+    // A guest agent that answered in an earlier boot is not asked either: nothing booted.
+    State with_ga = failed.state;
+    with_ga.guest_agent_up = true;
+    CHECK(words(transition(with_ga, StopRequested{}, params(), 3'000).actions) == "qmp:quit timer:quit-deadline=15000");
+    CHECK(words(transition(with_ga, Control{"stop"}, params(), 3'000).actions) ==
+          "qmp:quit timer:quit-deadline=15000 reply:ok");
     // A new boot (a guest or our own reset) clears it.
     CHECK(transition(failed.state, GuestReset{"guest-reset", true}, params(), 9'000).state.boot_problem.empty());
     CHECK(transition(failed.state, Control{"reset"}, params(), 9'000).state.boot_problem.empty());
