@@ -45,6 +45,7 @@ inline HostFacts server()
     h.network.addresses = {{"ipv4", "203.0.113.10", 32, "global"}};
     h.network.gateways = {"203.0.113.1"};
     h.disks = {disk("sdb", 2000, 512, 4096, "WD-WCC4E1234567"), disk("sda", 480, 512, 512, "S3Z8NB0K123456A")};
+    h.runtime_dir.free_bytes = 32 * kGiB; // a RAM disk of a 64 GiB host: auto overlay bound 8 GiB
     return h;
 }
 
