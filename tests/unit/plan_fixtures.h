@@ -36,7 +36,7 @@ inline HostFacts server()
     h.vhost_net = true;
     h.firmware = {true, "/usr/share/qemu/firmware/60-edk2-x86_64.json", "/usr/share/OVMF/OVMF_CODE_4M.fd",
                   "/usr/share/OVMF/OVMF_VARS_4M.fd", "raw", false, ""};
-    h.image = {true, "/srv/rescuevm/windows-rescue.qcow2", "qcow2", 40 * kGiB, "", ""};
+    h.image = {true, "/srv/rescuevm/windows-rescue.qcow2", "qcow2", 40 * kGiB, "", "", false, "", 0};
     h.network.found = true;
     h.network.uplink = "eno1";
     h.network.mac = "0c:c4:7a:12:34:56";

@@ -236,13 +236,13 @@ TEST_CASE("golden: UEFI, NBD image with TLS on virtio-blk")
 TEST_CASE("argv: NBD over a unix socket without TLS; the local image keeps its file node")
 {
     Config c;
-    c.vm.image = "nbd+unix:///rescue?socket=/run/nbd,x.sock";
+    c.vm.image = "nbd+unix:///rescue?socket=/run/nbd/x.sock";
     c.vm.image_unauthenticated = true;
     Plan p = plan_vm(nbd_server(), c);
     auto argv = render_qemu_argv(p, session_for(p, "3b1c9a52-7f0e-4d2b-9c61-2a5e8f4d7b10"));
     REQUIRE(argv);
     std::string text = joined(*argv);
-    CHECK_HAS(text, "driver=nbd,node-name=image-file,server.type=unix,server.path=/run/nbd,,x.sock,export=rescue,"
+    CHECK_HAS(text, "driver=nbd,node-name=image-file,server.type=unix,server.path=/run/nbd/x.sock,export=rescue,"
                     "reconnect-delay=10,read-only=on\n");
     CHECK(text.find("tls-creds") == std::string::npos);
     Plan local = plan_vm(server(), config());

@@ -83,7 +83,7 @@ void on_image_settled(Ctx &c)
     c.out.push_back(CancelTimer{Timer::image_retry});
     c.event("guest resumed: image server back");
     c.log(kInfo, fmt::format("the rescue image's server answers again: the guest runs again after {} s paused",
-                             (c.now - c.s.image_outage_ms - c.p.image_settle.count()) / 1000.0));
+                             (c.now - c.s.image_outage_ms - c.p.image_settle.count()) / 1000));
     c.s.pause_reason.clear();
 }
 
