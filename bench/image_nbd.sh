@@ -104,7 +104,6 @@ one_run() {
   echo "$first $ready $hwm $ov"
 }
 
-declare -A res
 for mode in local nbd; do
   if [[ $mode == local ]]; then
     conf "image = \"$ram/uefi.qcow2\""
