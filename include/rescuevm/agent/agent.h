@@ -80,6 +80,7 @@ private:
     std::vector<std::string> server_addresses() const;
 
     void reattach();
+    void set_overlay_threshold();
     void housekeeping();
     void watch_signals();
     std::vector<std::string> expected_disk_ids() const;

@@ -68,6 +68,11 @@ void on_qemu_exited(Ctx &c, const QemuExited &e)
     c.out.push_back(CancelTimer{Timer::panic_backoff});
     c.out.push_back(CancelTimer{Timer::acpi_fallback});
     c.out.push_back(CancelTimer{Timer::boot_progress});
+    if (c.s.image_outage) {
+        c.out.push_back(CancelTimer{Timer::image_retry});
+        c.out.push_back(CancelTimer{Timer::image_settled});
+        c.s.image_outage = false;
+    }
     switch (c.s.vm) {
     case VmState::stopping:
     case VmState::off:
@@ -198,6 +203,12 @@ void on_timer(Ctx &c, Timer t)
     case Timer::acpi_fallback:
         on_acpi_fallback_timer(c);
         return;
+    case Timer::image_retry:
+        on_image_retry(c);
+        return;
+    case Timer::image_settled:
+        on_image_settled(c);
+        return;
     }
 }
 
@@ -304,6 +315,8 @@ const char *to_string(Timer t)
     case Timer::session_end: return "session-end";
     case Timer::boot_progress: return "boot-progress";
     case Timer::acpi_fallback: return "acpi-fallback";
+    case Timer::image_retry: return "image-retry";
+    case Timer::image_settled: return "image-settled";
     }
     return "?";
 }
@@ -380,6 +393,8 @@ Step transition(const State &state, const Event &event, const Params &params, st
                 on_guest_agent_down(c, e);
             } else if constexpr (std::is_same_v<E, GuestAgentShutdownDone>) {
                 on_guest_agent_shutdown_done(c, e);
+            } else if constexpr (std::is_same_v<E, OverlayLimit>) {
+                on_overlay_limit(c, e);
             }
         },
         event);
