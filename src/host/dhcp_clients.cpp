@@ -179,6 +179,9 @@ std::vector<std::string> read_cmdline(const std::string &path)
         argv.push_back(all.substr(start, end - start));
         start = end + 1;
     }
+    // A retitled process (dhcpcd 9) leaves NULs after its new title.
+    while (!argv.empty() && argv.back().empty())
+        argv.pop_back();
     return argv;
 }
 

@@ -30,21 +30,20 @@ std::string who(const HandoverStep &s)
     return fmt::format("{}{} pid {}", s.program, s.kind == HandoverStep::Kind::dhcpcd_manager ? " (manager)" : "", s.pid);
 }
 
-// The recorded client process, pinned by a pidfd; nullopt once it has ended (or its
-// pid was reused by another process).
-std::optional<ProcessHandle> pin(const HandoverStep &s, const HandoverContext &c)
-{
-    auto handle = attach(s.pid, s.start_time);
-    if (!handle)
-        return std::nullopt;
-    (void)c;
-    return std::move(*handle);
-}
-
 bool ended(const ProcessHandle &p, std::chrono::milliseconds limit)
 {
     pollfd fd{p.pidfd.get(), POLLIN, 0};
     return ::poll(&fd, 1, static_cast<int>(limit.count())) > 0;
+}
+
+// The recorded client process, pinned by a pidfd; nullopt once it has ended (also as a
+// zombie nobody reaped yet) or its pid belongs to another process now.
+std::optional<ProcessHandle> pin(const HandoverStep &s)
+{
+    auto handle = attach(s.pid, s.start_time);
+    if (!handle || ended(*handle, std::chrono::milliseconds(0)))
+        return std::nullopt;
+    return std::move(*handle);
 }
 
 // ---- dhcpcd's control socket ---------------------------------------------------------
@@ -58,7 +57,11 @@ Result<void> read_exact(int fd, void *buffer, std::size_t size, const std::strin
             continue;
         if (n <= 0)
             return fail("network: dhcpcd did not answer on " + socket + " (" +
-                        (n == 0 ? std::string("connection closed") : errno_text(errno)) + ")");
+                        (n == 0 ? std::string("it closed the connection")
+                         : errno == EAGAIN ? std::string("nothing within 5 s")
+                                           : errno_text(errno)) +
+                        "); dhcpcd 9.4 answers no more commands after one it sent no reply to (such as "
+                        "`dhcpcd -U` of an interface it does not serve) until it is restarted");
         p += n;
         size -= static_cast<std::size_t>(n);
     }
@@ -136,7 +139,7 @@ Result<void> manager_let_go(const HandoverStep &s, const HandoverContext &c)
 
 Result<void> udhcpc_signal(const HandoverStep &s, const HandoverContext &c, int signo)
 {
-    auto process = pin(s, c);
+    auto process = pin(s);
     if (!process)
         return fail(fmt::format("network: {} serving {} is gone: start it again by hand (rescuevm never replays a "
                                 "command line)",
@@ -151,7 +154,7 @@ Result<void> let_go_dhcp_client(const HandoverStep &s, const HandoverContext &c)
     switch (s.kind) {
     case HandoverStep::Kind::dhclient:
     case HandoverStep::Kind::dhcpcd: {
-        auto process = pin(s, c);
+        auto process = pin(s);
         if (!process) {
             logger()->info("{} serving {} has already ended", who(s), c.uplink);
             return {};
@@ -165,7 +168,7 @@ Result<void> let_go_dhcp_client(const HandoverStep &s, const HandoverContext &c)
         return {};
     }
     case HandoverStep::Kind::dhcpcd_manager:
-        if (!pin(s, c)) {
+        if (!pin(s)) {
             logger()->info("{} has already ended", who(s));
             return {};
         }
@@ -187,7 +190,7 @@ Result<void> let_go_dhcp_client(const HandoverStep &s, const HandoverContext &c)
 
 Result<void> keep_dhcpcd_off(const HandoverStep &s, const HandoverContext &c)
 {
-    if (!pin(s, c))
+    if (!pin(s))
         return {};
     // The manager adds a new interface when netlink (or udev) announces it: tell it to
     // stop as soon as it serves the macvtap, and check for a while that it stays so.
@@ -214,7 +217,7 @@ Result<void> take_back_dhcp_client(const HandoverStep &s, const HandoverContext 
     switch (s.kind) {
     case HandoverStep::Kind::dhclient:
     case HandoverStep::Kind::dhcpcd: {
-        if (pin(s, c)) {
+        if (pin(s)) {
             logger()->info("{} still runs: nothing to start", who(s));
             return {};
         }
@@ -231,7 +234,7 @@ Result<void> take_back_dhcp_client(const HandoverStep &s, const HandoverContext 
         return {};
     }
     case HandoverStep::Kind::dhcpcd_manager: {
-        if (!pin(s, c))
+        if (!pin(s))
             return fail(fmt::format("network: {} is gone: start dhcpcd again by hand", who(s)));
         RESCUEVM_TRY(dhcpcd_command(s.control_socket, {"dhcpcd", "-n", c.uplink}, false));
         if (!wait_until([&] { return dhcpcd_serves(s.control_socket, c.uplink) == true; }, std::chrono::seconds(5)))

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <sstream>
 #include <thread>
 
 namespace rescuevm::net {
@@ -67,6 +69,22 @@ Result<void> networkd_let_go(const HandoverStep &step, const HandoverContext &c)
     return {};
 }
 
+// Whether `ifindex` has an IPv6 address still in duplicate address detection
+// (/proc/net/if_inet6: address, ifindex, prefix length, scope, flags, name; all hex).
+bool ipv6_tentative(const std::string &proc_root, int ifindex)
+{
+    auto text = read_small_file(proc_root + "/net/if_inet6", "the IPv6 address list");
+    if (!text || !*text)
+        return false;
+    std::istringstream in(**text);
+    std::string address, index, prefix, scope, flags, name;
+    while (in >> address >> index >> prefix >> scope >> flags >> name)
+        if (std::strtoul(index.c_str(), nullptr, 16) == static_cast<unsigned long>(ifindex) &&
+            (std::strtoul(flags.c_str(), nullptr, 16) & 0x40 /* IFA_F_TENTATIVE */))
+            return true;
+    return false;
+}
+
 Result<void> networkd_take_back(const HandoverStep &step, const HandoverContext &c)
 {
     if (::unlink(step.dropin.c_str()) != 0 && errno != ENOENT)
@@ -76,15 +94,28 @@ Result<void> networkd_take_back(const HandoverStep &step, const HandoverContext 
         logger()->info("removed {}; systemd-networkd did not manage {} before", step.dropin, c.uplink);
         return {};
     }
-    RESCUEVM_TRY(run_command({"networkctl", "reconfigure", c.uplink}, std::chrono::seconds(20)));
+    // networkd re-adds the link-local address as it takes the link back; a route via a
+    // link-local gateway (fe80::1) it sets while that address is still tentative fails
+    // ("Nexthop has invalid gateway") and leaves the link "failed": then once DAD is
+    // over, `networkctl reconfigure` again (three tries).
     std::string state;
-    if (!wait_until([&] {
+    for (int attempt = 1;; ++attempt) {
+        RESCUEVM_TRY(run_command({"networkctl", "reconfigure", c.uplink}, std::chrono::seconds(20)));
+        wait_until([&] {
             state = networkd_admin_state(netif_dir(), c.ifindex);
-            return !state.empty() && state != "unmanaged";
-        }, std::chrono::seconds(10)))
-        return fail(fmt::format("network: systemd-networkd did not take {} back (state {} 10 s after networkctl "
-                                "reconfigure {}): run it by hand",
-                                c.uplink, state.empty() ? "none" : state, c.uplink));
+            return state == "configured" || state == "failed";
+        }, std::chrono::seconds(10));
+        if (state != "failed" || attempt == 3)
+            break;
+        logger()->warn("systemd-networkd failed to configure {} again (a route via a link-local gateway set "
+                       "before its link-local address was ready?): networkctl reconfigure {} once more",
+                       c.uplink, c.uplink);
+        wait_until([&] { return !ipv6_tentative(c.proc_root, c.ifindex); }, std::chrono::seconds(5));
+    }
+    if (state.empty() || state == "unmanaged" || state == "failed")
+        return fail(fmt::format("network: systemd-networkd did not take {} back (state {} after networkctl "
+                                "reconfigure {}): look at networkctl status {} and its journal",
+                                c.uplink, state.empty() ? "none" : state, c.uplink, c.uplink));
     logger()->info("systemd-networkd manages {} again ({}; {} removed)", c.uplink, state, step.dropin);
     return {};
 }

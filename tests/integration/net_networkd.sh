@@ -71,8 +71,9 @@ claimed_checks() {
 given_back() {
   local what=$1
   nl_in test ! -e /run/systemd/network/0-rescuevm-up0.network || rv_fail "$what: the drop-in is still there"
-  [[ $(admin_state up0) == configured || $(admin_state up0) == configuring ]] \
-    || rv_fail "$what: networkctl says up0 is $(admin_state up0) after the release"
+  local state
+  state=$(admin_state up0)
+  [[ $state == configured || $state == configuring ]] || rv_fail "$what: networkctl says up0 is $state after the release: $(tail -20 "$NL_TMP/networkd.log")"
   ! ip -n "$NL_NS" link show rvtap0 >/dev/null 2>&1 || rv_fail "$what: rvtap0 still exists"
   nl_wait_snapshot "$before" 20 up0 \
     || rv_fail "$what: addresses/routes differ: $(diff <(echo "$before") <(nl_snapshot up0) || true)"
