@@ -223,8 +223,15 @@ std::string claim_record_problem(const ClaimRecord &c, const std::string &path)
         return "proc_root is \"" + c.proc_root + "\", not /proc";
     std::string dir = path.substr(0, path.rfind('/'));
     std::string tap = "tap" + std::to_string(c.macvtap_ifindex);
-    if (c.tap_node != "/dev/" + tap && c.tap_node != dir + "/dev/" + tap)
-        return "tap node \"" + c.tap_node + "\" is not /dev/" + tap;
+    std::string own = "/dev/rescuevm-" + tap + "-"; // + MAJOR-MINOR: our own node (tap_device.cpp)
+    bool own_node = false;
+    if (c.tap_node.starts_with(own)) {
+        std::string numbers = c.tap_node.substr(own.size());
+        auto dash = numbers.find('-');
+        own_node = dash != std::string::npos && digits(numbers.substr(0, dash)) && digits(numbers.substr(dash + 1));
+    }
+    if (c.tap_node != "/dev/" + tap && c.tap_node != dir + "/dev/" + tap && !own_node)
+        return "tap node \"" + c.tap_node + "\" is not /dev/" + tap + " nor /dev/rescuevm-" + tap + "-MAJOR-MINOR";
     for (const auto &s : c.sysctls) {
         bool ours = false;
         for (const std::string &iface : {c.uplink, c.macvtap, std::string("all"), std::string("default")})

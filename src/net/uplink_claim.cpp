@@ -311,6 +311,22 @@ Result<void> UplinkClaim::open_tap(const ClaimOptions &o)
     std::string node_dir = o.node_dir.empty() ? o.runtime_dir + "/dev" : o.node_dir;
     auto tap = RESCUEVM_TRY(net::open_macvtap_tap(o.sys_root, o.dev_dir, node_dir, record_->macvtap,
                                                   record_->macvtap_ifindex));
+    if (tap.path != record_->tap_node || (tap.created && !record_->tap_node_created)) {
+        // Another node than the claim's: record it, so the release removes the one we made.
+        std::string old = record_->tap_node;
+        bool old_created = record_->tap_node_created;
+        record_->tap_node = tap.path;
+        record_->tap_node_created = tap.created;
+        if (auto r = write_claim_record(*record_); !r) {
+            if (tap.created)
+                ::unlink(tap.path.c_str());
+            record_->tap_node = old;
+            record_->tap_node_created = old_created;
+            return r;
+        }
+        if (old_created && old != tap.path)
+            ::unlink(old.c_str());
+    }
     tap_ = std::move(tap.fd);
     return {};
 }

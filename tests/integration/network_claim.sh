@@ -156,7 +156,12 @@ claimed_checks() {
     || rv_fail "$what: rvtap0 is not an up passthru macvtap on up0 with $MAC: $(ip -n "$SRV" -d link show rvtap0)"
   tapidx=$(ip -n "$SRV" -j link show rvtap0 | jq -r '.[0].ifindex')
   tap=$(echo "$claimed" | jq -r .tap_path)
-  [[ $tap == */tap$tapidx ]] || rv_fail "$what: tap path $tap is not tap$tapidx"
+  # devtmpfs's node for the macvtap, or the driver's own (named for its major-minor) when
+  # devtmpfs has none for it or tapN there is another device (see "foreign /dev/tapN" below).
+  [[ $tap == */tap$tapidx || $tap == */rescuevm-tap$tapidx-$(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev" | tr : -) ]] \
+    || rv_fail "$what: tap path $tap is not tap$tapidx"
+  [[ $(stat -c %t:%T "$tap") == $(printf '%x:%x' $(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev" | tr : ' ')) ]] \
+    || rv_fail "$what: $tap is $(stat -c %t:%T "$tap") (hex), not rvtap0's device $(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev")"
   drvpid=$(echo "$claimed" | jq -r .pid)
   [[ $(readlink "/proc/$drvpid/fd/$(echo "$claimed" | jq -r .tap_fd)") == "$tap" ]] \
     || rv_fail "$what: the driver does not hold $tap open"
@@ -216,7 +221,7 @@ reply=$(in_srv "$DRV" release --runtime-dir "$run" 2>>"$tmp/claim.log")
 released_checks "release after detach"
 rv_pass "detach leaves the claim (macvtap, record) for a later agent, which releases it"
 
-# --- no devtmpfs node: the driver makes /dev/tapN itself ------------------------------------------
+# --- no devtmpfs node: the driver makes its own (rescuevm-tapN-MAJOR-MINOR) -------------------
 mkdir -p "$tmp/fakedev"
 claim_start --dev-dir "$tmp/fakedev"
 claimed_checks "claim with mknod"
@@ -226,7 +231,40 @@ reply=$(claim_command release)
 [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release failed: $reply"
 [[ -z $(ls -A "$tmp/fakedev") ]] || rv_fail "mknod: the node was left behind: $(ls "$tmp/fakedev")"
 released_checks "release after mknod"
-rv_pass "tap node made with mknod from sysfs major:minor when devtmpfs has none, and removed"
+rv_pass "tap node made with mknod from sysfs major:minor when devtmpfs has none ($(basename "$(echo "$claimed" | jq -r .tap_path)")), and removed"
+
+# --- foreign /dev/tapN: a node of another device under the macvtap's name ----------------------------
+# devtmpfs names a macvtap's node tapN after its ifindex, which is per network namespace: with
+# macvtaps of the same ifindex in two namespaces /dev/tapN is the first one's, and a node made by
+# hand outlives its device. The claim must neither use nor touch such a node: it makes its own
+# for the macvtap's major:minor. Every tapN here is foreign: a live device (1:3, /dev/null) or a
+# stale macvtap number that no device has.
+macvtap_major=$(awk '$2 == "macvtap" { print $1 }' /proc/devices)
+[[ -n $macvtap_major ]] || rv_fail "setup: no macvtap major in /proc/devices"
+for kind in live stale; do
+  rm -rf "$tmp/foreigndev"
+  mkdir -p "$tmp/foreigndev"
+  for ((n = 1; n <= 64; n++)); do
+    if [[ $kind == live ]]; then mknod "$tmp/foreigndev/tap$n" c 1 3
+    else
+      [[ ! -e /sys/dev/char/$macvtap_major:$((60000 + n)) ]] || rv_fail "setup: $macvtap_major:$((60000 + n)) exists"
+      mknod "$tmp/foreigndev/tap$n" c "$macvtap_major" $((60000 + n))
+    fi
+  done
+  foreign=$(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*)
+  claim_start --dev-dir "$tmp/foreigndev"
+  claimed_checks "claim beside $kind foreign nodes"
+  [[ $(echo "$claimed" | jq -r .tap_path) == "$tmp/foreigndev/rescuevm-tap"* ]] \
+    || rv_fail "$kind foreign nodes: the driver did not make a node of its own: $claimed"
+  [[ $(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*) == "$foreign" ]] || rv_fail "$kind foreign nodes: the claim changed them"
+  reply=$(claim_command release)
+  [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release failed: $reply"
+  [[ -z $(find "$tmp/foreigndev" -name 'rescuevm-*') ]] || rv_fail "$kind foreign nodes: the own node was left: $(ls "$tmp/foreigndev")"
+  [[ $(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*) == "$foreign" ]] || rv_fail "$kind foreign nodes: the release changed them"
+  released_checks "release beside $kind foreign nodes"
+done
+grep -q "not rvtap0's device" "$tmp/claim.log" || rv_fail "foreign nodes: the driver did not say why it made its own node"
+rv_pass "a foreign tapN (another device, or a stale macvtap number) is neither opened nor changed: the claim uses a node of its own for the macvtap's major:minor, removed on release"
 
 # --- failure midway: rolled back -----------------------------------------------------------------
 out=$(in_srv "$DRV" claim --runtime-dir "$run" --dev-dir /proc/rvnet-none --node-dir /proc/rvnet-none 2>>"$tmp/claim.log" </dev/null) || true

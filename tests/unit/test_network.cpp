@@ -5,6 +5,7 @@
 #include "rescuevm/net/uplink_claim.h"
 #include "rescuevm/host/dhcp_clients.h"
 #include "rescuevm/core/report.h"
+#include "../../src/net/claim_record.h"
 
 #include <doctest/doctest.h>
 
@@ -294,4 +295,24 @@ TEST_CASE("the network contract: dhcpcd, its manager, udhcpc, and the stacks tha
     n.dhcp_clients = {ifupdown_dhclient()};
     CHECK(uplink_problem(n).find("served by both systemd-networkd (configuring) and dhclient pid 812") !=
           std::string::npos);
+}
+
+TEST_CASE("a claim record names only tap nodes a claim could have made")
+{
+    ClaimRecord c;
+    c.uplink = "eth0";
+    c.macvtap = "rvtap0";
+    c.ifindex = 2;
+    c.macvtap_ifindex = 7;
+    const std::string record = "/run/rescuevm/network-claim.json";
+    for (const char *ok : {"/dev/tap7", "/run/rescuevm/dev/tap7", "/dev/rescuevm-tap7-246-3"}) {
+        c.tap_node = ok;
+        CHECK_MESSAGE(claim_record_problem(c, record) == "", ok);
+    }
+    for (const char *bad : {"/dev/tap8", "/etc/passwd", "/dev/rescuevm-tap7-246-", "/dev/rescuevm-tap7--3",
+                            "/dev/rescuevm-tap7-246-3/../../etc/shadow", "/dev/rescuevm-tap70-1-2",
+                            "/dev/rescuevm-tap7-246", "/tmp/rescuevm-tap7-246-3"}) {
+        c.tap_node = bad;
+        CHECK_MESSAGE(claim_record_problem(c, record).starts_with("tap node"), bad);
+    }
 }
