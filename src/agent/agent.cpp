@@ -50,7 +50,10 @@ std::uint64_t json_u64(const nlohmann::json &j, const char *key)
 Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover)
     : plan_(plan), loop_(loop), takeover_(std::move(takeover)),
       control_(loop, [this](std::uint64_t c, const ControlRequest &r) { on_control(c, r); }), notifier_(loop),
-      worker_(loop), started_(std::chrono::steady_clock::now())
+      worker_(loop),
+      boot_watch_(loop, plan.paths, plan.firmware.kind, plan.boot.image,
+                  [this](const std::string &message) { feed(sv::BootFailed{message}); }),
+      started_(std::chrono::steady_clock::now())
 {
     session_uuid_ = fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000");
     for (const DiskInfo *d : plan_.passed())
@@ -471,6 +474,7 @@ void Agent::housekeeping()
 
 void Agent::qemu_exited(const std::string &how)
 {
+    boot_watch_.stop();
     qemu_.reset();
     remove_qemu_record(plan_.paths);
     feed(sv::QemuExited{how});
@@ -490,6 +494,7 @@ void Agent::qmp_ready()
     }
     if (!qmp_negotiated_once_) {
         qmp_negotiated_once_ = true;
+        set_overlay_threshold(); // before the policy's `cont`: commands run in order
         feed(sv::QmpReady{});
         return;
     }
@@ -506,6 +511,8 @@ void Agent::qmp_event(const QmpEvent &e)
     bool guest = data.contains("guest") && data["guest"].is_boolean() && data["guest"].get<bool>();
     std::string reason = json_text(data, "reason");
     if (e.name == "RESET") {
+        if (!plan_.boot.direct_kernel)
+            boot_watch_.boot_started();
         feed(sv::GuestReset{reason, guest});
     } else if (e.name == "SHUTDOWN") {
         feed(sv::GuestShutdown{reason, guest});
@@ -520,6 +527,9 @@ void Agent::qmp_event(const QmpEvent &e)
         }
         feed(p);
     } else if (e.name == "RESUME") {
+        // QEMU says RESUME before it answers `cont`: the firmware starts now.
+        if (!plan_.boot.direct_kernel && state_.vm == sv::VmState::starting)
+            boot_watch_.boot_started();
         feed(sv::GuestResumed{});
     } else if (e.name == "BLOCK_IO_ERROR") {
         std::string node = json_text(data, "node-name");
@@ -528,22 +538,44 @@ void Agent::qmp_event(const QmpEvent &e)
         unsigned index = 0;
         if (std::sscanf(device.c_str(), "disk%u", &index) == 1 && index >= 1 && index <= plan_.passed().size())
             what = fmt::format("disk {} ({})", index, plan_.passed()[index - 1]->name);
-        else if (device.starts_with("overlay") || device.starts_with("image"))
-            what = "the rescue image's overlay in " + plan_.paths.dir;
+        bool boot_disk = device.starts_with("overlay") || device.starts_with("image") || device == "disk0";
         bool nospace = data.contains("nospace") && data["nospace"].is_boolean() && data["nospace"].get<bool>();
+        if (boot_disk)
+            what = plan_.boot.nbd && !nospace ? "the rescue image (disk 0, " + describe(plan_.boot.nbd_url) + ")"
+                                              : "the rescue image's overlay in " + plan_.paths.dir;
         std::string detail = fmt::format("I/O error {} {}{}{}", json_text(data, "operation"), what,
                                          nospace ? ": no space left" : "",
                                          reason.empty() ? "" : " (" + reason + ")");
         if (json_text(data, "action") == "stop")
-            feed(sv::GuestPaused{"io-error", detail});
+            feed(sv::GuestPaused{"io-error", detail, boot_disk, nospace});
         else
             log::get("qmp")->warn("{}; the guest was told", detail);
+    } else if (e.name == "BLOCK_WRITE_THRESHOLD") {
+        feed(sv::OverlayLimit{json_u64(data, "write-threshold") + json_u64(data, "amount-exceeded")});
     } else if (e.name == "STOP" && qemu_) {
         qemu_->command("query-status", nlohmann::json::object(), kQmpCommandDeadline, [this](Result<nlohmann::json> r) {
             if (r)
                 qmp_status(json_text(*r, "status"));
         });
     }
+}
+
+void Agent::set_overlay_threshold()
+{
+    if (plan_.boot.direct_kernel || plan_.boot.overlay_max == 0 || !qemu_)
+        return;
+    // On the overlay's file node: the event comes when a write would make the file bigger than the bound.
+    std::uint64_t bound = plan_.boot.overlay_max;
+    qemu_->command("block-set-write-threshold", {{"node-name", "overlay-file"}, {"write-threshold", bound}},
+                   kQmpCommandDeadline, [bound](Result<nlohmann::json> r) {
+                       if (r)
+                           log::get("qemu")->info("overlay bound set: the VM is paused when its overlay reaches {}",
+                                                  format_size(bound));
+                       else
+                           log::get("qemu")->warn("cannot set the overlay bound ({}): only the runtime directory's "
+                                                  "free space limits the VM's writes, ignoring",
+                                                  r.error().message);
+                   });
 }
 
 void Agent::qmp_lost()

@@ -2,6 +2,7 @@
 // The agent: the executor of the supervisor policy. Events in (QEMU, QMP, signals, timers, the control socket), actions out.
 #pragma once
 
+#include "rescuevm/agent/boot_watch.h"
 #include "rescuevm/agent/control.h"
 #include "rescuevm/agent/qemu_instance.h"
 #include "rescuevm/agent/session_files.h"
@@ -69,6 +70,7 @@ private:
     StatusReport status_report() const;
 
     void reattach();
+    void set_overlay_threshold();
     void housekeeping();
     void watch_signals();
     std::vector<std::string> expected_disk_ids() const;
@@ -82,6 +84,7 @@ private:
     ControlServer control_;
     SystemdNotifier notifier_;
     Worker worker_;
+    BootWatch boot_watch_;
     std::chrono::steady_clock::time_point started_;
 
     std::unique_ptr<QemuInstance> qemu_;
