@@ -66,7 +66,7 @@ bare() { # WHAT: nothing of the host on up0 or rvtap0, also after a while
 
 released() { # WHAT ACKS_BEFORE: as before, and the server heard from the client again
   local i
-  [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "$1: release failed: $reply $(tail -5 "$NL_TMP/driver.log")"
+  [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "$1: release failed: $reply $(tail -5 "$NL_TMP/driver.log"; [[ ! -f $NL_TMP/manager.log ]] || grep -v -e run-hooks -e control_free "$NL_TMP/manager.log" | tail -25)"
   nl_wait_snapshot "$before" 20 up0 || rv_fail "$1: addresses/routes differ: $(diff <(echo "$before") <(nl_snapshot up0) || true)"
   for ((i = 0; i < 100; i++)); do (($(nl_acks gw0) > $2)) && break; sleep 0.2; done
   (($(nl_acks gw0) > $2)) || rv_fail "$1: the client did not ask the DHCP server again"
@@ -212,6 +212,8 @@ nl_dhcp_server gw1 198.51.100 "$MAC1"
 timeout 60 nsenter -t "$NL_PID" -m -n -u -- dhclient -v -pf /run/dhclient.pid -lf /var/lib/dhcp/dhclient.leases up0 up1 \
   >"$NL_TMP/dhclient.log" 2>&1 || rv_fail "setup: dhclient failed: $(tail -5 "$NL_TMP/dhclient.log")"
 wait_lease up0 203.0.113 any
+wait_lease up1 198.51.100 any
+sleep 1 # (as before the other snapshots: let the client finish its bound script)
 nl_refused_everywhere "one dhclient for up0 and up1" up0 "serves up0, up1 in one process: rescuevm could only stop it for up0 by stopping it for all of them"
 nl_in dhclient -x -pf /run/dhclient.pid -lf /var/lib/dhcp/dhclient.leases up0 up1 >/dev/null 2>&1
 timeout 60 nsenter -t "$NL_PID" -m -n -u -- dhclient -pf /run/dhclient.up0.pid -lf /var/lib/dhcp/dhclient.up0.leases up0 \
