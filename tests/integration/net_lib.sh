@@ -213,6 +213,7 @@ nl_rescuevm() {
 # `rescuevm run` all refuse with the same message, which holds EXPECTED; nothing changes.
 nl_refused_everywhere() {
   local what=$1 uplink=$2 expect=$3 problem out snap rc
+  nl_wait_dad "$NL_NS" # (local routes of link-local addresses appear once DAD is over)
   snap=$(nl_snapshot)
   problem=$(nl_driver facts --uplink "$uplink" | jq -r .problem)
   [[ $problem == *"$expect"* ]] || rv_fail "$what: facts say \"$problem\", not \"$expect\""
@@ -231,7 +232,7 @@ nl_refused_everywhere() {
   [[ $rc == 3 ]] || rv_fail "$what: run exited $rc, not 3: $(tail -5 "$NL_TMP/refused-run.log")"
   grep -q -F -- "$problem" "$NL_TMP/refused-run.log" \
     || rv_fail "$what: run does not log the same message: $(tail -5 "$NL_TMP/refused-run.log")"
-  [[ $(nl_snapshot) == "$snap" ]] || rv_fail "$what: the refusals changed addresses or routes"
+  [[ $(nl_snapshot) == "$snap" ]] || rv_fail "$what: the refusals changed addresses or routes: $(diff <(echo "$snap") <(nl_snapshot) || true)"
   [[ -z $(ip -n "$NL_NS" -j link show type macvtap | jq -r '.[]') ]] || rv_fail "$what: a macvtap was left"
   [[ ! -e $NL_TMP/refused-run/network-claim.json && ! -e $NL_TMP/refused-rt/network-claim.json ]] \
     || rv_fail "$what: a claim record was left"
