@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// read_network_facts(): the uplink, its addresses, gateways, DNS and DHCP state, read over netlink.
+// read_network_facts(): the uplink, its addresses, gateways, DNS, and the network stack serving it.
 #include "rescuevm/host/dhcp_clients.h"
 #include "rescuevm/host/netlink.h"
 
@@ -218,11 +218,10 @@ Result<NetworkFacts> read_network_facts(const NetworkOptions &options)
         facts.routes.push_back(nr);
     });
 
-    auto clients = net::find_dhcp_clients(options.proc_root, facts.uplink);
-    if (!clients.empty())
-        facts.dhcp_client = clients[0].name + " pid " + std::to_string(clients[0].pid);
-    // networkd is found by the leases of this namespace's daemon only.
-    facts.networkd = net::networkd_lease(options.proc_root, options.networkd_leases, facts.ifindex);
+    net::StackPaths stack{options.proc_root, options.netif_dir, options.dhcpcd_rundir};
+    facts.dhcp_clients = net::find_dhcp_clients(stack, facts.uplink);
+    facts.networkd = net::read_networkd(stack, facts.ifindex);
+    facts.other_managers = net::find_other_managers(options.proc_root, facts.uplink);
     return facts;
 }
 

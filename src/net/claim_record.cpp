@@ -93,10 +93,14 @@ nlohmann::json to_json(const ClaimRecord &c)
     nlohmann::json sysctls = nlohmann::json::array();
     for (const auto &s : c.sysctls)
         sysctls.push_back({{"path", s.path}, {"value", s.value}});
-    nlohmann::json clients = nlohmann::json::array();
-    for (const auto &d : c.dhcp_clients)
-        clients.push_back({{"pid", d.pid}, {"name", d.name}, {"argv", d.argv}, {"exe", d.exe},
-                           {"cwd", d.cwd}, {"start_time", d.start_time}});
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto &h : c.handover)
+        steps.push_back({{"kind", to_string(h.kind)}, {"program", h.program}, {"pid", h.pid},
+                         {"start_time", h.start_time}, {"family", h.family}, {"flags", h.flags},
+                         {"pid_file", h.pid_file}, {"lease_file", h.lease_file}, {"duid_file", h.duid_file},
+                         {"config_file", h.config_file}, {"duid_type", h.duid_type},
+                         {"control_socket", h.control_socket}, {"dropin", h.dropin},
+                         {"admin_state", h.admin_state}});
     nlohmann::json addresses = nlohmann::json::array(), routes = nlohmann::json::array();
     for (const auto &a : c.addresses) {
         nlohmann::json j;
@@ -113,7 +117,7 @@ nlohmann::json to_json(const ClaimRecord &c)
             {"macvtap_ifindex", c.macvtap_ifindex}, {"tap_node", c.tap_node},
             {"tap_node_created", c.tap_node_created}, {"proc_root", c.proc_root},
             {"addresses", addresses}, {"routes", routes}, {"sysctls", sysctls},
-            {"dhcp_clients", clients}, {"facts", c.facts}};
+            {"handover", steps}, {"facts", c.facts}};
 }
 
 Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
@@ -121,9 +125,10 @@ Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
     try {
         ClaimRecord c;
         j.at("version").get_to(c.version);
-        if (c.version != 1)
+        if (c.version != 2)
             return fail("network: claim record version " + std::to_string(c.version) +
-                        " is not supported by this rescuevm");
+                        " is not supported by this rescuevm: give the uplink back by hand (its addresses "
+                        "and routes are in the record), then remove it");
         j.at("claimed_at").get_to(c.claimed_at);
         j.at("uplink").get_to(c.uplink);
         j.at("ifindex").get_to(c.ifindex);
@@ -145,15 +150,32 @@ Result<ClaimRecord> claim_record_from_json(const nlohmann::json &j)
         }
         for (const auto &s : j.at("sysctls"))
             c.sysctls.push_back({s.at("path").get<std::string>(), s.at("value").get<std::string>()});
-        for (const auto &d : j.at("dhcp_clients")) {
-            net::DhcpProcess p;
-            d.at("pid").get_to(p.pid);
-            d.at("name").get_to(p.name);
-            d.at("argv").get_to(p.argv);
-            d.at("exe").get_to(p.exe);
-            d.at("cwd").get_to(p.cwd);
-            d.at("start_time").get_to(p.start_time);
-            c.dhcp_clients.push_back(p);
+        for (const auto &h : j.at("handover")) {
+            HandoverStep step;
+            std::string kind = h.at("kind").get<std::string>();
+            bool known = false;
+            for (auto k : {HandoverStep::Kind::networkd, HandoverStep::Kind::dhclient, HandoverStep::Kind::dhcpcd,
+                           HandoverStep::Kind::dhcpcd_manager, HandoverStep::Kind::udhcpc})
+                if (kind == to_string(k)) {
+                    step.kind = k;
+                    known = true;
+                }
+            if (!known)
+                return fail("network: claim record has a hand-over step of unknown kind \"" + kind + "\"");
+            h.at("program").get_to(step.program);
+            h.at("pid").get_to(step.pid);
+            h.at("start_time").get_to(step.start_time);
+            h.at("family").get_to(step.family);
+            h.at("flags").get_to(step.flags);
+            h.at("pid_file").get_to(step.pid_file);
+            h.at("lease_file").get_to(step.lease_file);
+            h.at("duid_file").get_to(step.duid_file);
+            h.at("config_file").get_to(step.config_file);
+            h.at("duid_type").get_to(step.duid_type);
+            h.at("control_socket").get_to(step.control_socket);
+            h.at("dropin").get_to(step.dropin);
+            h.at("admin_state").get_to(step.admin_state);
+            c.handover.push_back(step);
         }
         if (j.contains("facts"))
             c.facts = j.at("facts");
@@ -201,8 +223,15 @@ std::string claim_record_problem(const ClaimRecord &c, const std::string &path)
         return "proc_root is \"" + c.proc_root + "\", not /proc";
     std::string dir = path.substr(0, path.rfind('/'));
     std::string tap = "tap" + std::to_string(c.macvtap_ifindex);
-    if (c.tap_node != "/dev/" + tap && c.tap_node != dir + "/dev/" + tap)
-        return "tap node \"" + c.tap_node + "\" is not /dev/" + tap;
+    std::string own = "/dev/rescuevm-" + tap + "-"; // + MAJOR-MINOR: our own node (tap_device.cpp)
+    bool own_node = false;
+    if (c.tap_node.starts_with(own)) {
+        std::string numbers = c.tap_node.substr(own.size());
+        auto dash = numbers.find('-');
+        own_node = dash != std::string::npos && digits(numbers.substr(0, dash)) && digits(numbers.substr(dash + 1));
+    }
+    if (c.tap_node != "/dev/" + tap && c.tap_node != dir + "/dev/" + tap && !own_node)
+        return "tap node \"" + c.tap_node + "\" is not /dev/" + tap + " nor /dev/rescuevm-" + tap + "-MAJOR-MINOR";
     for (const auto &s : c.sysctls) {
         bool ours = false;
         for (const std::string &iface : {c.uplink, c.macvtap, std::string("all"), std::string("default")})
@@ -219,18 +248,11 @@ std::string claim_record_problem(const ClaimRecord &c, const std::string &path)
     for (const auto &a : c.addresses)
         if (!IpAddress::parse(a.local))
             return "address \"" + a.local + "\" is not an IP address";
-    for (const auto &d : c.dhcp_clients) {
-        bool known = d.name == "dhclient" || d.name == "dhcpcd" || d.name == "udhcpc";
-        std::string base = d.exe.substr(d.exe.rfind('/') + 1);
-        bool standard_dir = false;
-        for (const char *dir : {"/sbin/", "/usr/sbin/", "/bin/", "/usr/bin/", "/usr/local/sbin/"})
-            standard_dir |= d.exe.starts_with(dir) && d.exe.find('/', std::string_view(dir).size()) == std::string::npos;
-        if (!known || !standard_dir || (base != d.name && base != "busybox") || d.argv.empty())
-            return "DHCP client \"" + d.exe + "\" (" + d.name + ") is not a DHCP client in a system directory";
-        for (const auto &arg : d.argv)
-            if (arg.find('\0') != std::string::npos || arg.size() > 4096)
-                return "a DHCP client argument is not plausible";
-    }
+    if (c.handover.size() > 8)
+        return "it lists " + std::to_string(c.handover.size()) + " hand-over steps";
+    for (const auto &step : c.handover)
+        if (std::string problem = handover_step_problem(step, c.uplink); !problem.empty())
+            return "hand-over step " + std::string(to_string(step.kind)) + ": " + problem;
     return "";
 }
 

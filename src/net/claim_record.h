@@ -2,10 +2,10 @@
 // ClaimRecord: everything a claim changed on the uplink, kept in memory and in a 0600 JSON file.
 #pragma once
 
-#include "rescuevm/net/dhcp_client.h"
 #include "rescuevm/host/netlink.h"
 
 #include "rescuevm/core/error.h"
+#include "rescuevm/core/uplink_rules.h"
 
 #include <nlohmann/json.hpp>
 
@@ -53,7 +53,7 @@ struct RecordedSysctl {
 };
 
 struct ClaimRecord {
-    int version = 1;
+    int version = 2;                  // 2: the hand-over as steps; 1 held command lines (refused)
     std::string path;             // the record file (not serialised)
     std::string claimed_at;       // UTC, for people reading the file
     std::string uplink, mac;
@@ -66,7 +66,8 @@ struct ClaimRecord {
     std::vector<RecordedAddress> addresses;
     std::vector<RecordedRoute> routes;
     std::vector<RecordedSysctl> sysctls; // restored in this order
-    std::vector<net::DhcpProcess> dhcp_clients; // stopped by the claim
+    // How the network stack let go of the uplink (uplink_handover()), undone in reverse.
+    std::vector<HandoverStep> handover;
     // The uplink as the VM carries it (network_facts_json): a restarted agent plans
     // with these, since the host itself no longer shows them while the VM runs.
     nlohmann::json facts = nlohmann::json::object();

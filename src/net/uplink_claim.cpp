@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // UplinkClaim: hands the uplink to the VM through a passthru macvtap and gives it back exactly.
 #include "claim_record.h"
-#include "rescuevm/net/dhcp_client.h"
 #include "rescuevm/host/netlink.h"
+#include "stack_handover.h"
 #include "tap_device.h"
 
 #include "rescuevm/sys/log.h"
@@ -60,6 +60,11 @@ std::string ipv6_conf(const std::string &proc_root, const std::string &ifname)
 bool exists(const std::string &path)
 {
     return ::access(path.c_str(), F_OK) == 0;
+}
+
+net::HandoverContext handover_context(const ClaimRecord &rec)
+{
+    return {rec.uplink, rec.ifindex, rec.mac, rec.macvtap, rec.proc_root};
 }
 
 // The macvtap named `name` on `lower`, or nullptr (also when `name` is something else).
@@ -178,7 +183,10 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
     if (ipv6)
         for (const char *key : {"accept_ra", "autoconf", "disable_ipv6"})
             rec.sysctls.push_back({conf + "/" + key, read_sysctl(conf + "/" + key)});
-    rec.dhcp_clients = net::find_dhcp_clients(o.proc_root, rec.uplink);
+    UplinkHandover handover = uplink_handover(facts, rec.macvtap);
+    if (!handover.problem.empty()) // check_claimable() ran uplink_problem(); this is the same rule
+        return fail(handover.problem);
+    rec.handover = handover.steps;
     RESCUEVM_TRY(write_claim_record(rec));
     claim.claimed_ = true; // from here on, a failure rolls back through release()
 
@@ -191,8 +199,16 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
 
     log->info("claiming uplink {} ({}) for the VM: {} addresses, {} routes recorded in {}",
               rec.uplink, rec.mac, rec.addresses.size(), rec.routes.size(), path);
+    log->info("hand-over: {}", handover.description);
+    net::HandoverContext context = handover_context(rec);
 
-    // 1. The passthru macvtap: it takes the uplink's MAC, and has no IPv6 of its own.
+    // 1. The network stack lets go of the uplink (and of the macvtap before it exists),
+    //    or it would put the addresses back and answer for the MAC the guest now owns.
+    for (const auto &step : rec.handover)
+        if (auto r = net::let_go(step, context); !r)
+            return rollback(r.error());
+
+    // 2. The passthru macvtap: it takes the uplink's MAC, and has no IPv6 of its own.
     {
         net::NlLink mt(rtnl_link_macvtap_alloc());
         rtnl_link_set_link(mt.get(), rec.ifindex);
@@ -219,8 +235,11 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
         if (mac != rec.mac)
             return rollback({"network: macvtap " + rec.macvtap + " has MAC " + mac + ", not " +
                              rec.uplink + "'s " + rec.mac + ": passthru mode did not take"});
+        for (const auto &step : rec.handover)
+            if (auto r = net::keep_off_macvtap(step, context); !r)
+                return rollback(r.error());
     }
-    // 2. Its character device, for QEMU.
+    // 3. Its character device, for QEMU.
     {
         std::string node_dir = o.node_dir.empty() ? o.runtime_dir + "/dev" : o.node_dir;
         auto tap = net::open_macvtap_tap(o.sys_root, o.dev_dir, node_dir, rec.macvtap,
@@ -235,10 +254,6 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
     }
     log->info("macvtap {} (passthru, {}) on {}, {} open", rec.macvtap, rec.mac, rec.uplink,
               rec.tap_node);
-    // 3. DHCP clients, or they would put the address back.
-    for (const auto &client : rec.dhcp_clients)
-        if (auto r = net::stop_dhcp_client(o.proc_root, client); !r)
-            return rollback(r.error());
     // 4. No IPv6 on the uplink (this also drops its IPv6 addresses and routes): the host
     //    must not answer, solicit routers or do DAD with the MAC the guest now owns.
     if (ipv6) {
@@ -270,7 +285,7 @@ Result<UplinkClaim> UplinkClaim::claim(const NetworkFacts &facts, const ClaimOpt
                              net::describe(left[0]) + " after the claim: something re-adds it"});
     }
     log->info("uplink {} handed to the VM: host addresses removed{}", rec.uplink,
-              rec.dhcp_clients.empty() ? "" : ", DHCP client stopped");
+              rec.handover.empty() ? "" : ", its network stack let go of it");
     return claim;
 }
 
@@ -296,6 +311,22 @@ Result<void> UplinkClaim::open_tap(const ClaimOptions &o)
     std::string node_dir = o.node_dir.empty() ? o.runtime_dir + "/dev" : o.node_dir;
     auto tap = RESCUEVM_TRY(net::open_macvtap_tap(o.sys_root, o.dev_dir, node_dir, record_->macvtap,
                                                   record_->macvtap_ifindex));
+    if (tap.path != record_->tap_node || (tap.created && !record_->tap_node_created)) {
+        // Another node than the claim's: record it, so the release removes the one we made.
+        std::string old = record_->tap_node;
+        bool old_created = record_->tap_node_created;
+        record_->tap_node = tap.path;
+        record_->tap_node_created = tap.created;
+        if (auto r = write_claim_record(*record_); !r) {
+            if (tap.created)
+                ::unlink(tap.path.c_str());
+            record_->tap_node = old;
+            record_->tap_node_created = old_created;
+            return r;
+        }
+        if (old_created && old != tap.path)
+            ::unlink(old.c_str());
+    }
     tap_ = std::move(tap.fd);
     return {};
 }
@@ -363,17 +394,12 @@ Result<void> UplinkClaim::release()
     for (const auto *r : routes)
         if (int err = net::add_route(sock.get(), *r); err < 0 && err != -NLE_EXIST)
             failed.push_back("add route " + net::describe(*r) + ": " + net::nl_error(err));
-    // The clients we stopped, unless one runs again (a crash before we stopped it).
-    if (!rec.dhcp_clients.empty() && net::find_dhcp_clients(rec.proc_root, rec.uplink).empty()) {
-        std::vector<std::vector<std::string>> started;
-        for (const auto &c : rec.dhcp_clients) {
-            if (std::find(started.begin(), started.end(), c.argv) != started.end())
-                continue;
-            started.push_back(c.argv);
-            if (auto r = net::restart_dhcp_client(c); !r)
-                failed.push_back(r.error().message);
-        }
-    }
+    // The network stack takes the uplink back, last step first (each is safe to repeat,
+    // and safe when its let_go never ran: a claim that failed or crashed midway).
+    net::HandoverContext context = handover_context(rec);
+    for (auto step = rec.handover.rbegin(); step != rec.handover.rend(); ++step)
+        if (auto r = net::take_back(*step, context); !r)
+            failed.push_back(r.error().message);
 
     if (!failed.empty()) {
         std::string msg = fmt::format("network: uplink {} only partly restored ({}); the record "

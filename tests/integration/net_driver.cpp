@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Test driver of the network module: prints facts, claims and releases the uplink on command.
+// Test driver of the network module: prints facts (and the hand-over core decides), claims and releases the uplink on command.
 //
 //   net_driver facts   [--uplink NAME] [--addressing auto|dhcp|static] [--resolv-conf PATH]
 //   net_driver claim   --runtime-dir DIR [--uplink NAME] [--dev-dir DIR] [--node-dir DIR]
@@ -16,8 +16,6 @@
 #include "rescuevm/net/uplink_claim.h"
 #include "rescuevm/host/dhcp_clients.h"
 #include "rescuevm/core/report.h"
-
-#include <nlohmann/json.hpp>
 
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
@@ -107,6 +105,11 @@ int main(int argc, char **argv)
         facts->dhcp = uplink_uses_dhcp(*facts, nopt.addressing);
         auto out = network_facts_json(*facts);
         out["problem"] = uplink_problem(*facts); // what plan and claim refuse ("" when nothing)
+        UplinkHandover handover = uplink_handover(*facts);
+        nlohmann::json steps = nlohmann::json::array();
+        for (const auto &step : handover.steps)
+            steps.push_back(to_string(step.kind));
+        out["handover"] = {{"steps", steps}, {"description", handover.description}};
         print(out);
         return 0;
     }

@@ -67,13 +67,34 @@ pings() { # pings NS ADDR [PING_ARGS...]: 0 when ADDR answers from NS (one retry
     ip netns exec "$ns" busybox ping -c 2 -W 2 "$@" "$addr" >/dev/null 2>&1
 }
 
-# A DHCP client on the uplink (busybox udhcpc: no server answers, it just keeps asking).
+# A DHCP client on the uplink (busybox udhcpc: no server answers, it just keeps asking). The
+# claim makes it release and idle (SIGUSR2: it keeps running, holding no socket), the release
+# makes it ask again (SIGUSR1: its packet socket is back); net_dhcp_clients.sh covers leases.
 in_srv busybox udhcpc -f -i up0 -s /bin/true -T 3 -A 3 >/dev/null 2>&1 &
 udhcpc_pid() { ip netns pids "$SRV" | while read -r p; do
     [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") == *udhcpc*up0* ]] && echo "$p"; done; }
 for ((i = 0; i < 50; i++)); do [[ -n $(udhcpc_pid) ]] && break; sleep 0.1; done
 dhcp_pid=$(udhcpc_pid)
 [[ -n $dhcp_pid ]] || rv_fail "could not start busybox udhcpc in $SRV"
+udhcpc_asking() { # 0 when udhcpc $dhcp_pid holds a packet socket (it is asking for a lease)
+  local fd inode
+  for fd in /proc/"$dhcp_pid"/fd/*; do
+    inode=$(readlink "$fd" 2>/dev/null) || continue
+    [[ $inode == socket:* ]] || continue
+    inode=${inode#socket:[}
+    awk -v i="${inode%]}" 'NR > 1 && $9 == i { found = 1 } END { exit !found }' "/proc/$dhcp_pid/net/packet" && return 0
+  done
+  return 1
+}
+wait_asking() { # wait_asking yes|no: until udhcpc_asking says so (5 s)
+  local i
+  for ((i = 0; i < 50; i++)); do
+    if udhcpc_asking; then [[ $1 == yes ]] && return 0; else [[ $1 == no ]] && return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+wait_asking yes || rv_fail "setup: udhcpc $dhcp_pid holds no packet socket"
 
 pings "$SRV" 203.0.113.1 || rv_fail "setup: the server does not reach its gateway 203.0.113.1"
 pings "$GW" 203.0.113.10 || rv_fail "setup: the gateway does not reach the server"
@@ -99,6 +120,7 @@ check_fact 'any(.routes[]; .destination == "default" and .gateway == "fe80::1" a
 check_fact 'any(.routes[]; .destination == "203.0.113.1/32" and .gateway == "")' "on-link host route to the gateway"
 check_fact '.dns == ["213.186.33.99", "2001:41d0:3:163::1"]' "DNS from resolv.conf"
 check_fact ".dhcp and .dhcp_client == \"udhcpc pid $dhcp_pid\"" "DHCP client found"
+check_fact '.handover.steps == ["udhcpc"]' "udhcpc handed over by its signals"
 check_fact '.macvtap_supported' "macvtap supported"
 facts_static=$(in_srv "$DRV" facts --addressing static 2>/dev/null)
 [[ $(echo "$facts_static" | jq .dhcp) == false ]] || rv_fail "network.addressing = static does not force dhcp off"
@@ -134,13 +156,19 @@ claimed_checks() {
     || rv_fail "$what: rvtap0 is not an up passthru macvtap on up0 with $MAC: $(ip -n "$SRV" -d link show rvtap0)"
   tapidx=$(ip -n "$SRV" -j link show rvtap0 | jq -r '.[0].ifindex')
   tap=$(echo "$claimed" | jq -r .tap_path)
-  [[ $tap == */tap$tapidx ]] || rv_fail "$what: tap path $tap is not tap$tapidx"
+  # devtmpfs's node for the macvtap, or the driver's own (named for its major-minor) when
+  # devtmpfs has none for it or tapN there is another device (see "foreign /dev/tapN" below).
+  [[ $tap == */tap$tapidx || $tap == */rescuevm-tap$tapidx-$(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev" | tr : -) ]] \
+    || rv_fail "$what: tap path $tap is not tap$tapidx"
+  [[ $(stat -c %t:%T "$tap") == $(printf '%x:%x' $(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev" | tr : ' ')) ]] \
+    || rv_fail "$what: $tap is $(stat -c %t:%T "$tap") (hex), not rvtap0's device $(ip netns exec "$SRV" cat "/sys/class/net/rvtap0/macvtap/tap$tapidx/dev")"
   drvpid=$(echo "$claimed" | jq -r .pid)
   [[ $(readlink "/proc/$drvpid/fd/$(echo "$claimed" | jq -r .tap_fd)") == "$tap" ]] \
     || rv_fail "$what: the driver does not hold $tap open"
   [[ $(ip netns exec "$SRV" cat /proc/sys/net/ipv6/conf/up0/disable_ipv6) == 1 ]] \
     || rv_fail "$what: IPv6 is still enabled on up0"
-  [[ -z $(udhcpc_pid) ]] || rv_fail "$what: the DHCP client still runs"
+  [[ $(udhcpc_pid) == "$dhcp_pid" ]] || rv_fail "$what: udhcpc $dhcp_pid is gone (it should idle, released)"
+  wait_asking no || rv_fail "$what: the DHCP client still asks for a lease (it holds its packet socket)"
   [[ $(stat -c %a "$run/network-claim.json") == 600 ]] || rv_fail "$what: record is not 0600"
   ! pings "$GW" 203.0.113.10 || rv_fail "$what: the server still answers ping on 203.0.113.10"
   ! pings "$GW" 2001:db8::10 || rv_fail "$what: the server still answers ping on 2001:db8::10"
@@ -155,7 +183,8 @@ released_checks() {
   [[ ! -e $run/network-claim.json ]] || rv_fail "$what: the record was not removed"
   [[ $(ip netns exec "$SRV" cat /proc/sys/net/ipv6/conf/up0/disable_ipv6) == 0 ]] \
     || rv_fail "$what: IPv6 not enabled again on up0"
-  [[ -n $(udhcpc_pid) ]] || rv_fail "$what: the DHCP client was not started again"
+  [[ $(udhcpc_pid) == "$dhcp_pid" ]] || rv_fail "$what: udhcpc $dhcp_pid is not the one serving up0"
+  wait_asking yes || rv_fail "$what: the DHCP client does not ask for a lease again"
   pings "$SRV" 203.0.113.1 || rv_fail "$what: the server does not reach 203.0.113.1 again"
   pings "$GW" 203.0.113.10 || rv_fail "$what: the gateway does not reach the server again"
   pings "$SRV" 2001:db8::1 || rv_fail "$what: the server does not reach 2001:db8::1 again"
@@ -163,11 +192,11 @@ released_checks() {
 
 claim_start
 claimed_checks "claim"
-rv_pass "claim: up0 bare (no IPv4, no IPv6 link-local), passthru macvtap rvtap0 with $MAC, $(echo "$claimed" | jq -r .tap_path) open, udhcpc stopped, no answer to ping"
+rv_pass "claim: up0 bare (no IPv4, no IPv6 link-local), passthru macvtap rvtap0 with $MAC, $(echo "$claimed" | jq -r .tap_path) open, udhcpc released (SIGUSR2), no answer to ping"
 reply=$(claim_command release)
 [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release failed: $reply"
 released_checks "release"
-rv_pass "release: addresses, routes, sysctls restored exactly, udhcpc running again, pings work"
+rv_pass "release: addresses, routes, sysctls restored exactly, udhcpc asking again (SIGUSR1, same pid), pings work"
 
 # --- an agent that dies holding the claim: a new one releases it from the record --------------
 claim_start
@@ -192,7 +221,7 @@ reply=$(in_srv "$DRV" release --runtime-dir "$run" 2>>"$tmp/claim.log")
 released_checks "release after detach"
 rv_pass "detach leaves the claim (macvtap, record) for a later agent, which releases it"
 
-# --- no devtmpfs node: the driver makes /dev/tapN itself ------------------------------------------
+# --- no devtmpfs node: the driver makes its own (rescuevm-tapN-MAJOR-MINOR) -------------------
 mkdir -p "$tmp/fakedev"
 claim_start --dev-dir "$tmp/fakedev"
 claimed_checks "claim with mknod"
@@ -202,7 +231,40 @@ reply=$(claim_command release)
 [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release failed: $reply"
 [[ -z $(ls -A "$tmp/fakedev") ]] || rv_fail "mknod: the node was left behind: $(ls "$tmp/fakedev")"
 released_checks "release after mknod"
-rv_pass "tap node made with mknod from sysfs major:minor when devtmpfs has none, and removed"
+rv_pass "tap node made with mknod from sysfs major:minor when devtmpfs has none ($(basename "$(echo "$claimed" | jq -r .tap_path)")), and removed"
+
+# --- foreign /dev/tapN: a node of another device under the macvtap's name ----------------------------
+# devtmpfs names a macvtap's node tapN after its ifindex, which is per network namespace: with
+# macvtaps of the same ifindex in two namespaces /dev/tapN is the first one's, and a node made by
+# hand outlives its device. The claim must neither use nor touch such a node: it makes its own
+# for the macvtap's major:minor. Every tapN here is foreign: a live device (1:3, /dev/null) or a
+# stale macvtap number that no device has.
+macvtap_major=$(awk '$2 == "macvtap" { print $1 }' /proc/devices)
+[[ -n $macvtap_major ]] || rv_fail "setup: no macvtap major in /proc/devices"
+for kind in live stale; do
+  rm -rf "$tmp/foreigndev"
+  mkdir -p "$tmp/foreigndev"
+  for ((n = 1; n <= 64; n++)); do
+    if [[ $kind == live ]]; then mknod "$tmp/foreigndev/tap$n" c 1 3
+    else
+      [[ ! -e /sys/dev/char/$macvtap_major:$((60000 + n)) ]] || rv_fail "setup: $macvtap_major:$((60000 + n)) exists"
+      mknod "$tmp/foreigndev/tap$n" c "$macvtap_major" $((60000 + n))
+    fi
+  done
+  foreign=$(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*)
+  claim_start --dev-dir "$tmp/foreigndev"
+  claimed_checks "claim beside $kind foreign nodes"
+  [[ $(echo "$claimed" | jq -r .tap_path) == "$tmp/foreigndev/rescuevm-tap"* ]] \
+    || rv_fail "$kind foreign nodes: the driver did not make a node of its own: $claimed"
+  [[ $(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*) == "$foreign" ]] || rv_fail "$kind foreign nodes: the claim changed them"
+  reply=$(claim_command release)
+  [[ $(echo "$reply" | jq -r .released) == true ]] || rv_fail "release failed: $reply"
+  [[ -z $(find "$tmp/foreigndev" -name 'rescuevm-*') ]] || rv_fail "$kind foreign nodes: the own node was left: $(ls "$tmp/foreigndev")"
+  [[ $(stat -c '%n %t:%T' "$tmp/foreigndev"/tap*) == "$foreign" ]] || rv_fail "$kind foreign nodes: the release changed them"
+  released_checks "release beside $kind foreign nodes"
+done
+grep -q "not rvtap0's device" "$tmp/claim.log" || rv_fail "foreign nodes: the driver did not say why it made its own node"
+rv_pass "a foreign tapN (another device, or a stale macvtap number) is neither opened nor changed: the claim uses a node of its own for the macvtap's major:minor, removed on release"
 
 # --- failure midway: rolled back -----------------------------------------------------------------
 out=$(in_srv "$DRV" claim --runtime-dir "$run" --dev-dir /proc/rvnet-none --node-dir /proc/rvnet-none 2>>"$tmp/claim.log" </dev/null) || true
@@ -210,7 +272,7 @@ out=$(in_srv "$DRV" claim --runtime-dir "$run" --dev-dir /proc/rvnet-none --node
 [[ $(snapshot "$SRV") == "$before" ]] || rv_fail "midway failure changed addresses/routes"
 ! ip -n "$SRV" link show rvtap0 >/dev/null 2>&1 || rv_fail "midway failure: rvtap0 left behind"
 [[ ! -e $run/network-claim.json ]] || rv_fail "midway failure: record left behind"
-[[ -n $(udhcpc_pid) ]] || rv_fail "midway failure: DHCP client not running"
+[[ $(udhcpc_pid) == "$dhcp_pid" ]] && wait_asking yes || rv_fail "midway failure: the DHCP client does not ask again"
 rv_pass "a claim failing after the macvtap was made rolls back: $(echo "$out" | jq -r .refused)"
 
 # --- refusals change nothing ------------------------------------------------------------------

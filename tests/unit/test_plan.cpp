@@ -261,12 +261,22 @@ TEST_CASE("plan refuses a runtime_dir a non-root user could write or own, allows
     CHECK(check(plan_vm(h, c), "runtime-dir").ok);
 }
 
-TEST_CASE("plan refuses what the uplink claim would refuse: networkd, macvtaps already on the NIC")
+TEST_CASE("plan refuses what the uplink claim would refuse, and says how a supported stack hands it over")
 {
     HostFacts h = server();
-    h.network.networkd = "systemd-networkd (lease /run/systemd/netif/leases/2)";
-    CHECK_FALSE(check(plan_vm(h, config()), "network").ok);
-    CHECK(check(plan_vm(h, config()), "network").message.find("managed by systemd-networkd") != std::string::npos);
+    h.network.networkd = {true, "configured", "/etc/systemd/network/10-eno1.network", true};
+    Check net = check(plan_vm(h, config()), "network");
+    CHECK(net.ok);
+    CHECK(net.message.find("/run/systemd/network/0-rescuevm-eno1.network with Unmanaged=yes") != std::string::npos);
+    CHECK(net.message.find("networkctl reconfigure eno1") != std::string::npos);
+    h.network.dhcp_clients = {DhcpClientFacts{.name = "udhcpc", .pid = 300, .interfaces = {"eno1"}}};
+    net = check(plan_vm(h, config()), "network");
+    CHECK_FALSE(net.ok);
+    CHECK(net.message.find("served by both systemd-networkd (/etc/systemd/network/10-eno1.network) and udhcpc pid 300") !=
+          std::string::npos);
+    h = server();
+    h.network.other_managers = {"NetworkManager pid 812"};
+    CHECK(check(plan_vm(h, config()), "network").message.find("NetworkManager pid 812 runs here") != std::string::npos);
     h = server();
     h.network.stacked = {"macvtap macvtap0"};
     CHECK(check(plan_vm(h, config()), "network").message.find("already carries macvtap macvtap0") !=

@@ -62,6 +62,35 @@ struct NetRoute {
     bool gateway_outside_prefix = false; // /32 + gateway elsewhere (OVH, Hetzner)
 };
 
+// A DHCP client serving the uplink, as the readers found it: its process, what its
+// command line names (broken out; the command line itself is not kept), its pid file
+// and its control socket.
+struct DhcpClientFacts {
+    std::string name = {};        // "dhclient" | "dhcpcd" | "udhcpc" | "udhcpc6"
+    int pid = 0;
+    std::uint64_t start_time = 0; // /proc/<pid>/stat field 22: the same process later
+    std::vector<std::string> interfaces = {}; // the interfaces it serves; empty: every interface
+    bool manager = false;         // dhcpcd in manager mode: serves every (or several) interfaces
+    std::string family = {};      // "ipv4" (-4), "ipv6" (-6), "" (its default)
+    std::vector<std::string> flags = {}; // options without a value, as given ("-v", "-I", "-nw")
+    std::vector<std::string> other_options = {}; // options with a value not broken out below, by name ("-sf")
+    std::string pid_file = {};    // dhclient: -pf or its default; dhcpcd: the one it holds
+    int pid_file_pid = 0;         // the pid pid_file holds (0: missing or unreadable)
+    std::string lease_file = {};  // dhclient: -lf or its default
+    std::string duid_file = {};   // dhclient: -df
+    std::string config_file = {}; // dhclient: -cf
+    std::string duid_type = {};   // dhclient: -D LL|LLT
+    std::string control_socket = {}; // dhcpcd: the control socket it listens on ("" when none)
+};
+
+// systemd-networkd and the uplink, from /run/systemd/netif.
+struct NetworkdFacts {
+    bool running = false;         // a systemd-networkd runs in this network namespace
+    std::string admin_state = {}; // the uplink's ADMIN_STATE: "configured", "unmanaged", ... ("" no state)
+    std::string network_file = {}; // NETWORK_FILE: the .network file that configures it
+    bool dhcp_lease = false;      // it holds a DHCPv4 lease for the uplink (netif/leases/<ifindex>)
+};
+
 struct NetworkFacts {
     bool found = false;
     std::string requested = "auto"; // network.uplink as configured
@@ -83,8 +112,10 @@ struct NetworkFacts {
     std::vector<std::string> dns;
     bool dhcp = false;            // decided by plan_vm (network.addressing); readers leave it
     bool dynamic_v4 = false;      // an IPv4 address with a finite lifetime (a lease)
-    std::string dhcp_client;      // e.g. "dhclient pid 123", for the log
-    std::string networkd;         // "systemd-networkd (lease ...)" when networkd serves it
+    std::vector<DhcpClientFacts> dhcp_clients; // DHCP client processes serving the uplink
+    NetworkdFacts networkd;
+    // Network daemons rescuevm cannot hand the uplink over from: "NetworkManager pid 812".
+    std::vector<std::string> other_managers;
     bool macvtap_supported = false; // the kernel has (or can load) macvtap
     std::string macvtap_missing_detail; // e.g. "no /sys/class/macvtap, no macvtap.ko for 6.1.0"
     std::string read_error;       // netlink could not be read at all

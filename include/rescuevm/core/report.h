@@ -14,12 +14,13 @@ namespace rescuevm {
 
 nlohmann::json disk_json(const DiskChoice &choice);
 // The `network` object of `plan --json` (uplink, mac, mtu, up, carrier, kind, master,
-// addresses, link_local, gateways, routes, dns, dhcp, dhcp_client, macvtap, problem).
+// addresses, link_local, gateways, routes, dns, dhcp, dhcp_client(s), networkd, other_managers, macvtap, problem).
 nlohmann::json network_facts_json(const NetworkFacts &facts);
 // The reverse, for facts read back from a record (untrusted): every field checked
 // (interface name, MAC, addresses, routes), an error naming the first bad one.
 Result<NetworkFacts> network_facts_from_json(const nlohmann::json &json);
-// network_facts_json plus the plan's mode, NIC model and the uplink's problem ("" when none).
+// network_facts_json plus the plan's mode, NIC model, the uplink's problem ("" when none) and
+// its hand-over (the steps and their description; null when network.mode = "none").
 nlohmann::json network_json(const NetworkPlan &net);
 nlohmann::json plan_json(const Plan &plan, const std::vector<std::string> &argv);
 

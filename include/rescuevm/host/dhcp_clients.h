@@ -1,42 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// DHCP clients serving an interface, as found in procfs.
+// Who serves an interface: DHCP clients (procfs, pid files, control sockets), systemd-networkd (its state files) and other network daemons.
 #pragma once
 
-#include "rescuevm/core/error.h"
+#include "rescuevm/core/host_facts.h"
 
-#include <cstdint>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rescuevm {
 
-// When argv is a DHCP client serving `iface` (dhclient, dhcpcd, udhcpc, also as
-// "busybox udhcpc"), its name; otherwise nullopt. A dhcpcd naming no interface
-// manages all of them, this one included. Pure.
-std::optional<std::string> dhcp_client_for(const std::vector<std::string> &argv,
-                                           std::string_view iface);
+// What a command line says about a DHCP client serving `iface`: dhclient, dhcpcd
+// (also as retitled by dhcpcd 9: "dhcpcd: [manager] [ip4]", "dhcpcd: eth0 [ip4]"),
+// udhcpc or udhcpc6 (also as "busybox udhcpc"); nullopt when it is none of them, a
+// helper process (dhcpcd's proxies), or serves other interfaces only. A dhclient or
+// dhcpcd naming no interface serves every one. Fills name, interfaces, manager,
+// family and, for dhclient, its options and files (defaults when not given). Pure.
+std::optional<DhcpClientFacts> dhcp_client_for(const std::vector<std::string> &argv, std::string_view iface);
 
 namespace net {
 
-struct DhcpProcess {
-    int pid = 0;
-    std::string name;                 // "dhclient", "dhcpcd", "udhcpc"
-    std::vector<std::string> argv;    // as in /proc/<pid>/cmdline
-    std::string exe;                  // /proc/<pid>/exe, to start it again
-    std::string cwd;
-    std::uint64_t start_time = 0;     // /proc/<pid>/stat field 22: guards against pid reuse
+// Where the readers look; roots are parameters so tests can use fixture trees.
+struct StackPaths {
+    std::string proc_root = "/proc";
+    std::string netif_dir = "/run/systemd/netif";  // systemd-networkd: links/<ifindex>, leases/<ifindex>
+    std::string dhcpcd_rundir = "/run/dhcpcd";     // dhcpcd 9: pid, sock, <iface>[-4|-6].pid
 };
 
-// DHCP clients for `iface` in this process's network namespace (an interface of the
-// same name in another namespace is another interface).
-std::vector<DhcpProcess> find_dhcp_clients(const std::string &proc_root, const std::string &iface);
+// DHCP clients serving `iface` in this process's network namespace (an interface of
+// the same name in another namespace is another interface), with pid, start time,
+// what their pid file holds and, for dhcpcd, the pid file and control socket it uses.
+std::vector<DhcpClientFacts> find_dhcp_clients(const StackPaths &paths, const std::string &iface);
 
-// "systemd-networkd (lease <dir>/<ifindex>)" when a systemd-networkd of this network
-// namespace holds a DHCP lease for the interface, else "".
-std::string networkd_lease(const std::string &proc_root, const std::string &leases_dir,
-                           int ifindex);
+// systemd-networkd of this network namespace and the link `ifindex`.
+NetworkdFacts read_networkd(const StackPaths &paths, int ifindex);
+
+// ADMIN_STATE of link `ifindex` in <netif_dir>/links/<ifindex> ("" without a state file).
+std::string networkd_admin_state(const std::string &netif_dir, int ifindex);
+
+// Network daemons of this namespace that rescuevm cannot hand `iface` over from:
+// "NetworkManager pid 812", "ifplugd pid 90" (one naming `iface` or no interface).
+std::vector<std::string> find_other_managers(const std::string &proc_root, const std::string &iface);
+
+// Whether process `pid` holds a DHCP client socket: a packet socket, or UDP bound
+// to port 68 or 546 (busybox udhcpc holds none while released).
+bool holds_dhcp_socket(const std::string &proc_root, int pid);
 
 } // namespace net
 } // namespace rescuevm

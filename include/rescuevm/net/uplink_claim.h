@@ -17,7 +17,7 @@ namespace rescuevm {
 struct ClaimOptions {
     std::string macvtap_name = "rvtap0";
     std::string runtime_dir = "/run/rescuevm"; // holds the record (network-claim.json, 0600)
-    std::string proc_root = "/proc";           // DHCP clients, /proc/sys for sysctls
+    std::string proc_root = "/proc";           // /proc/sys for sysctls, DHCP client processes
     std::string sys_root = "/sys";             // /sys/class/net/<macvtap>/macvtap/tapN/dev
     std::string dev_dir = "/dev";              // where devtmpfs puts tapN
     std::string node_dir;                      // mknod fallback when dev_dir is not writable;
@@ -27,17 +27,20 @@ struct ClaimOptions {
 struct ClaimRecord; // src/net/claim_record.h
 
 // The host's claim on the uplink handed to the VM: while it lives, the uplink
-// carries a passthru macvtap with the uplink's MAC and no host address, route,
-// IPv6 link-local or DHCP client. Everything it changed is recorded (in memory
-// and in a 0600 JSON file) before the first change, so release() -- here or in a
-// restarted agent through load() -- puts the host back exactly.
+// carries a passthru macvtap with the uplink's MAC and no host address, route or
+// IPv6 link-local, and the network stack that served it (systemd-networkd, a DHCP
+// client; uplink_handover() decides how) has let go of it. Everything it changed is
+// recorded (in memory and in a 0600 JSON file: facts and hand-over steps, never a
+// command line) before the first change, so release() -- here or in a restarted
+// agent through load() -- puts the host back exactly.
 class UplinkClaim {
 public:
     // Checks everything first (uplink_problem() on `facts`, which the caller
     // reads just before; the uplink still the same interface; a free macvtap name;
     // no earlier record) and refuses without changing anything; a failure midway rolls
-    // back the steps already done. Order: record file, macvtap (IPv6 off on it),
-    // /dev/tapN, stop DHCP clients, uplink sysctls, delete routes then addresses.
+    // back the steps already done. Order: record file, the network stack lets go
+    // (uplink_handover()), macvtap (IPv6 off on it; kept from a dhcpcd manager),
+    // /dev/tapN, uplink sysctls, delete routes then addresses.
     static Result<UplinkClaim> claim(const NetworkFacts &facts, const ClaimOptions &options);
 
     // A claim recorded by an earlier agent (crashed or killed): nullopt when there
@@ -54,8 +57,9 @@ public:
 
     // Puts everything back: closes the tap, deletes the macvtap, restores the
     // sysctls, re-adds addresses, then routes without gateway, then routes with a
-    // gateway, default routes last; restarts the DHCP clients that were stopped;
-    // removes the record. Idempotent; every step is tried even when one fails and
+    // gateway, default routes last; gives the uplink back to its network stack
+    // through the stack's own controls (never by replaying a command line); removes
+    // the record. Idempotent; every step is tried even when one fails and
     // the error lists what could not be restored (the record is then kept).
     Result<void> release();
 

@@ -117,7 +117,8 @@ Check check_network(const HostFacts &host, const Config &config)
     if (std::string problem = uplink_problem(net); !problem.empty())
         return {"network", false, problem};
     return {"network", true,
-            fmt::format("uplink {} ({}) handed to the VM through macvtap", net.uplink, net.mac)};
+            fmt::format("uplink {} ({}) handed to the VM through macvtap: {}", net.uplink, net.mac,
+                        uplink_handover(net).description)};
 }
 
 Check check_vm_memory(const HostFacts &host, const Config &config, std::uint64_t &vm_memory)

@@ -44,7 +44,7 @@ bool uplink_uses_dhcp(const NetworkFacts &facts, Addressing addressing)
     case Addressing::static_: return false;
     case Addressing::auto_: break;
     }
-    return !facts.dhcp_client.empty() || !facts.networkd.empty() || facts.dynamic_v4;
+    return !facts.dhcp_clients.empty() || facts.networkd.dhcp_lease || facts.dynamic_v4;
 }
 
 std::string uplink_problem(const NetworkFacts &c)
@@ -86,10 +86,8 @@ std::string uplink_problem(const NetworkFacts &c)
         return fmt::format("network: uplink {} already carries {}: a passthru macvtap needs the NIC to "
                            "itself; delete them (ip link del ...) or set network.mode = \"none\"",
                            c.uplink, fmt::join(c.stacked, ", "));
-    if (!c.networkd.empty())
-        return fmt::format("network: uplink {} is managed by {}, which would fight the VM for it: "
-                           "set Unmanaged=yes for it or stop systemd-networkd, then start again",
-                           c.uplink, c.networkd);
+    if (UplinkHandover handover = uplink_handover(c); !handover.problem.empty())
+        return handover.problem;
     if (!c.macvtap_supported)
         return fmt::format("network: the kernel has no macvtap support ({}): boot a kernel "
                            "with CONFIG_MACVTAP, or set network.mode = \"none\"",

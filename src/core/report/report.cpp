@@ -47,6 +47,15 @@ nlohmann::json network_json(const NetworkPlan &net)
     out["mode"] = to_string(net.mode);
     out["model"] = to_string(net.model);
     out["problem"] = net.mode == NetworkMode::none ? "" : uplink_problem(net.uplink);
+    nlohmann::json handover = nullptr;
+    if (net.mode != NetworkMode::none) {
+        UplinkHandover h = uplink_handover(net.uplink);
+        nlohmann::json steps = nlohmann::json::array();
+        for (const auto &s : h.steps)
+            steps.push_back({{"kind", to_string(s.kind)}, {"program", s.program}, {"pid", s.pid}});
+        handover = {{"steps", steps}, {"description", h.description}};
+    }
+    out["handover"] = handover;
     return out;
 }
 
@@ -132,6 +141,11 @@ nlohmann::json network_facts_json(const NetworkFacts &f)
                           {"destination", r.destination},
                           {"gateway", r.gateway},
                           {"gateway_outside_prefix", r.gateway_outside_prefix}});
+    nlohmann::json clients = nlohmann::json::array();
+    for (const auto &c : f.dhcp_clients)
+        clients.push_back({{"name", c.name}, {"pid", c.pid}, {"manager", c.manager}, {"interfaces", c.interfaces},
+                           {"family", c.family}, {"pid_file", c.pid_file}, {"lease_file", c.lease_file},
+                           {"control_socket", c.control_socket}});
     return {
         {"uplink", f.uplink},
         {"found", f.found},
@@ -148,9 +162,15 @@ nlohmann::json network_facts_json(const NetworkFacts &f)
         {"routes", routes},
         {"dns", f.dns},
         {"dhcp", f.dhcp},
-        {"dhcp_client", f.dhcp_client},
+        {"dhcp_client", f.dhcp_clients.empty() ? std::string()
+                                               : fmt::format("{} pid {}", f.dhcp_clients[0].name, f.dhcp_clients[0].pid)},
+        {"dhcp_clients", clients},
         {"dynamic_v4", f.dynamic_v4},
-        {"networkd", f.networkd},
+        {"networkd", {{"running", f.networkd.running},
+                      {"admin_state", f.networkd.admin_state},
+                      {"network_file", f.networkd.network_file},
+                      {"dhcp_lease", f.networkd.dhcp_lease}}},
+        {"other_managers", f.other_managers},
         {"stacked", f.stacked},
         {"macvtap_supported", f.macvtap_supported},
     };
@@ -253,7 +273,17 @@ Result<NetworkFacts> network_facts_from_json(const nlohmann::json &j)
     }
     f.dhcp = json_bool(j, "dhcp");
     f.dynamic_v4 = json_bool(j, "dynamic_v4");
-    f.dhcp_client = RESCUEVM_TRY(json_string(j, "dhcp_client"));
+    // Which clients served the uplink (for the addressing decision); how to hand them
+    // over is in the claim record, never taken from here.
+    if (j.contains("dhcp_clients") && j["dhcp_clients"].is_array() && j["dhcp_clients"].size() <= 16)
+        for (const auto &c : j["dhcp_clients"]) {
+            DhcpClientFacts client;
+            if (c.is_object())
+                client.name = RESCUEVM_TRY(json_string(c, "name", 16));
+            f.dhcp_clients.push_back(client);
+        }
+    if (j.contains("networkd") && j["networkd"].is_object())
+        f.networkd.dhcp_lease = json_bool(j["networkd"], "dhcp_lease");
     f.macvtap_supported = json_bool(j, "macvtap_supported");
     return f;
 }
