@@ -197,6 +197,8 @@ const Key keys[] = {
     {"supervisor", "restore_signatures",
      assign<&C::supervisor, &C::Supervisor::restore_signatures, want_enum<RestoreSignatures>>},
 
+    {"screen", "mode", assign<&C::screen, &C::Screen::mode, want_enum<ScreenMode>>},
+
     {"guest", "admin_user", assign<&C::guest, &C::Guest::admin_user, want_admin_user>},
     {"guest", "admin_password_file", assign<&C::guest, &C::Guest::admin_password_file, want_path>},
 
@@ -271,6 +273,10 @@ Result<void> validate_combination(const Config &c)
         return fail(where("vm.initrd") + "needs vm.kernel (direct kernel boot)");
     if (c.vm.kernel.empty() && !c.vm.append.empty())
         return fail(where("vm.append") + "needs vm.kernel (direct kernel boot)");
+    // The physical console is drawn from QEMU's VNC socket.
+    if (c.screen.mode == ScreenMode::physical && c.vm.display == Display::none)
+        return fail(where("screen.mode") + "\"physical\" needs vm.display = \"vnc\" (the console is drawn from "
+                    "QEMU's VNC socket): set vm.display = \"vnc\" or screen.mode = \"auto\" or \"none\"");
     return {};
 }
 

@@ -100,6 +100,7 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.disk_bus = {config.disks.bus, host.io_uring};
     plan.network = plan_network(host, config);
     plan.guest = {config.guest.admin_user, config.guest.admin_password_file, host.admin_password.present};
+    plan.screen = plan_screen(host, config);
     plan.supervision = plan_supervision(config);
     plan.restore_signatures = config.supervisor.restore_signatures;
     plan.qemu = config.paths.qemu;
@@ -115,6 +116,7 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.checks.push_back(check_vm_cpus(host, config, plan.vm.cpus));
     plan.checks.push_back(check_password(host));
     plan.checks.push_back(check_runtime_dir(host, config));
+    plan.checks.push_back(check_screen(plan.screen));
     plan.checks.push_back(check_qemu_argv(plan));
     plan.warnings = plan_warnings(plan, host);
     return plan;

@@ -109,6 +109,7 @@ nlohmann::json status_json(const StatusReport &s)
             {"network", net},
             {"signature_changes", s.signature_changes},
             {"screen", s.screen},
+            {"input_devices", s.input_devices},
             {"runtime_dir", s.runtime_dir}};
 }
 
