@@ -15,10 +15,22 @@ namespace {
 
 // A tag for rfbClientSetClientData: this VncSource.
 int g_tag;
-// libvncclient's last complaint, for error messages (it logs instead of returning errors).
+// libvncclient's last complaint, for error messages (it logs instead of returning errors;
+// some failures only through its info log, e.g. "Unknown rect encoding").
 std::string g_last_error;
+std::string g_last_log;
 
-void quiet_log(const char *, ...) {}
+void keep_log(const char *format, ...)
+{
+    char buf[512];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(buf, sizeof(buf), format, args);
+    va_end(args);
+    g_last_log = buf;
+    while (!g_last_log.empty() && (g_last_log.back() == '\n' || g_last_log.back() == ' '))
+        g_last_log.pop_back();
+}
 
 void keep_error(const char *format, ...)
 {
@@ -67,7 +79,7 @@ void VncSource::finished_cb(rfbClient *client)
 
 Result<std::unique_ptr<VncSource>> VncSource::connect(const std::string &socket_path)
 {
-    rfbClientLog = quiet_log;
+    rfbClientLog = keep_log;
     rfbClientErr = keep_error;
     std::unique_ptr<VncSource> s(new VncSource);
     rfbClient *client = rfbGetClient(8, 3, 4);
@@ -97,6 +109,18 @@ Result<std::unique_ptr<VncSource>> VncSource::connect(const std::string &socket_
     if (!rfbInitClient(client, &argc, nullptr))
         return fail(fmt::format("VNC {}: {}", socket_path, g_last_error.empty() ? "cannot connect" : g_last_error));
     s->client_ = client;
+    // Our own encodings list, sent again: libvncclient 0.9.14 always offers ExtendedDesktopSize
+    // (-308), with which QEMU announces a mode change in a rectangle of the new size, and
+    // libvncclient refuses that rectangle as too large for the old one before it looks at its
+    // encoding ("Rect too large": the connection ends at every guest mode switch). Raw and the
+    // plain DesktopSize pseudo-encoding (-223), which libvncclient handles, are all we want.
+    const std::uint32_t encodings[] = {rfbEncodingRaw, rfbEncodingNewFBSize};
+    unsigned char msg[sz_rfbSetEncodingsMsg + sizeof(encodings)] = {rfbSetEncodings, 0, 0, std::size(encodings)};
+    for (std::size_t i = 0; i < std::size(encodings); ++i)
+        for (int b = 0; b < 4; ++b)
+            msg[sz_rfbSetEncodingsMsg + i * 4 + std::size_t(b)] = static_cast<unsigned char>(encodings[i] >> (24 - 8 * b));
+    if (!WriteToRFBServer(client, reinterpret_cast<const char *>(msg), sizeof(msg)))
+        return fail(fmt::format("VNC {}: cannot send the encodings", socket_path));
     return s;
 }
 
@@ -119,8 +143,11 @@ bool VncSource::buffered() const
 Result<void> VncSource::receive()
 {
     g_last_error.clear();
+    g_last_log.clear();
     if (!HandleRFBServerMessage(client_))
-        return fail(fmt::format("VNC connection lost{}", g_last_error.empty() ? "" : ": " + g_last_error));
+        return fail(fmt::format("VNC connection lost{}", !g_last_error.empty() ? ": " + g_last_error
+                                                         : !g_last_log.empty() ? " (" + g_last_log + ")"
+                                                                               : std::string()));
     return {};
 }
 
