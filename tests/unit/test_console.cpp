@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Unit tests for the server's console: [screen] config, plan_vm's screen decision, input device roles and input-linux objects, sysrq mask, viewer backoff, the display reader and the viewer's scaler.
+// Unit tests for the server's console: [screen] config, plan_vm's screen decision, input device roles and input-linux objects, sysrq mask, viewer backoff, the console guard on a fake /proc/sys, the display reader and the viewer's scaler.
 #include "plan_fixtures.h"
+#include "rescuevm/agent/console_guard.h"
 #include "rescuevm/core/config.h"
 #include "rescuevm/core/console.h"
 #include "rescuevm/core/plan.h"
@@ -335,4 +336,53 @@ TEST_CASE("scaler: draws only the damaged part, upscaled by nearest neighbour, i
     same.draw(reinterpret_cast<const std::uint8_t *>(pixels.data()), 16, {0, 0, 2, 2},
               reinterpret_cast<std::uint8_t *>(out.data()), 8, PixelFormat::xrgb8888);
     CHECK(out == std::vector<std::uint32_t>{pixels[0], pixels[1], pixels[4], pixels[5]});
+}
+
+TEST_CASE("console guard: sysrq and ctrl-alt-del restricted, recorded, given back; an earlier record wins")
+{
+    fs::path root = fs::temp_directory_path() / ("rv-console-guard-" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "sys/kernel");
+    auto put = [&](const char *name, const std::string &v) { std::ofstream(root / "sys/kernel" / name) << v << "\n"; };
+    auto get = [&](const char *name) {
+        std::ifstream in(root / "sys/kernel" / name);
+        std::string v;
+        in >> v;
+        return v;
+    };
+    put("sysrq", "438");
+    put("ctrl-alt-del", "1");
+    ConsoleGuardPaths paths{(root / "console-guard.json").string(), (root / "sys").string(),
+                            (root / "no-systemd").string()};
+    auto said = protect_console(paths);
+    REQUIRE_MESSAGE(said.has_value(), said.error().message);
+    CHECK(get("sysrq") == "18");
+    CHECK(get("ctrl-alt-del") == "0");
+    CHECK(fs::exists(paths.record));
+    CHECK((fs::status(paths.record).permissions() & fs::perms::others_read) == fs::perms::none);
+    REQUIRE(said->size() == 2);
+    CHECK((*said)[0].find("kernel.sysrq 438 -> 18") != std::string::npos);
+    CHECK((*said)[1].find("no systemd") != std::string::npos);
+
+    // A second agent (after a crash) finds the restricted values: the record keeps the originals.
+    REQUIRE(protect_console(paths).has_value());
+    auto back = release_console(paths);
+    REQUIRE_MESSAGE(back.has_value(), back.error().message);
+    CHECK(get("sysrq") == "438");
+    CHECK(get("ctrl-alt-del") == "1");
+    CHECK_FALSE(fs::exists(paths.record));
+    // Nothing recorded: nothing to give back, nothing touched.
+    put("sysrq", "1");
+    auto none = release_console(paths);
+    REQUIRE(none.has_value());
+    CHECK(none->empty());
+    CHECK(get("sysrq") == "1");
+
+    // A damaged record is an error naming it, and nothing is written.
+    std::ofstream(paths.record) << "{\"sysrq\": \"x\"}";
+    auto damaged = protect_console(paths);
+    REQUIRE_FALSE(damaged.has_value());
+    CHECK(damaged.error().message.find("damaged") != std::string::npos);
+    CHECK(get("sysrq") == "1");
+    fs::remove_all(root);
 }
