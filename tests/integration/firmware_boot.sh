@@ -22,63 +22,30 @@ source "$(dirname "$0")/lib.sh"
 
 rv_require qemu-system-x86_64 qemu-img losetup python3 xorriso sgdisk sha256sum
 
+source "$(dirname "$0")/supervisor_lib.sh"
+
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 tmp=$(rv_tmpdir)
 images=$(rv_guest_images)
-rt=$tmp/rt
-conf=$tmp/rescuevm.toml
-cmdline=$tmp/cmdline
-agent_log=$tmp/agent.log
-console=$rt/guest-console.log
-: >"$cmdline"
+# supervisor_lib.sh's agent and status helpers, on this test's own config.
+SUP_TMP=$tmp
+rt=$tmp/rt SUP_RT=$tmp/rt
+conf=$tmp/rescuevm.toml SUP_CONF=$tmp/rescuevm.toml
+SUP_CMDLINE=$tmp/cmdline
+agent_log=$tmp/agent.log SUP_AGENT_LOG=$tmp/agent.log
+console=$rt/guest-console.log SUP_CONSOLE=$rt/guest-console.log
+: >"$SUP_CMDLINE"
 rv_cleanup_add rv_kill_qemu_for "$rt"
 
-rv() { "$RESCUEVM" --config "$conf" --kernel-cmdline "$cmdline" "$@"; }
-fail() {
-  {
-    echo "---- agent log (tail)"; tail -n 40 "$agent_log" 2>/dev/null
-    echo "---- guest console (RVTEST lines)"; tr -d '\r' <"$console" 2>/dev/null | grep -a 'RVTEST' | tail -n 20
-  } >&2
-  rv_fail "$*"
-}
-status() {
-  rv status --json | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[k]
-print(v)' "$1"
-}
-wait_status() {
-  local deadline=$((SECONDS + $3)) v
-  while :; do
-    v=$(status "$1" 2>/dev/null) || v=
-    [[ $v == "$2" ]] && return 0
-    ((SECONDS < deadline)) || fail "status $1 is '$v', not '$2' after $3 s"
-    sleep 0.5 # bounded poll of the agent's answer
-  done
-}
+rv() { sup_rescuevm "$@"; }
+fail() { sup_fail "$@"; }
+status() { sup_status "$@"; }
+wait_status() { sup_wait_status "$@" || fail "status $1 is not '$2' after $3 s"; }
 wait_console() { rv_wait_for "$1" "$console" "${3:-$BOOT_TIMEOUT}" || fail "no console line /$1/ ($2)"; }
 wait_log() { rv_wait_for "$1" "$agent_log" "${3:-60}" || fail "no agent log line /$1/ ($2)"; }
-alive() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1; s=${s##*) }; [[ ${s:0:1} != Z ]]; }
-agent_start() {
-  echo "---- agent started $(date +%T)" >>"$agent_log"
-  "$RESCUEVM" --config "$conf" --kernel-cmdline "$cmdline" --log-level debug run >>"$agent_log" 2>&1 &
-  agent=$!
-  rv_cleanup_kill "$agent"
-  local i
-  for ((i = 0; i < 300; i++)); do
-    rv status --json >/dev/null 2>&1 && return 0
-    alive "$agent" || fail "the agent exited at start"
-    sleep 0.2 # bounded wait for the control socket
-  done
-  fail "the agent's control socket did not answer"
-}
-agent_stop() {
-  agent_rc=0
-  kill -TERM "$agent"
-  wait "$agent" || agent_rc=$?
-}
+alive() { sup_alive "$1"; }
+agent_start() { sup_agent_start; agent=$SUP_AGENT_PID; }
+agent_stop() { sup_agent_stop; agent_rc=$SUP_AGENT_RC; }
 # write_config FIRMWARE IMAGE BUS DISK...: the agent's config for one run.
 write_config() {
   local firmware=$1 image=$2 bus=$3 match

@@ -22,6 +22,8 @@ Check check_runtime_dir(const HostFacts &host, const Config &config);
 ScreenPlan plan_screen(const HostFacts &host, const Config &config);
 // screen.mode = "physical" needs a device to draw on.
 Check check_screen(const ScreenPlan &screen);
+// Decides the overlay's bound (vm.overlay_max or auto) as it checks runtime_dir has room for it.
+Check check_overlay(const HostFacts &host, const Config &config, std::uint64_t &overlay_max);
 // QEMU can take every value the plan puts on its command line.
 Check check_qemu_argv(const Plan &plan);
 
