@@ -401,6 +401,9 @@ void Agent::finish(int code)
     finishing_ = true;
     if (viewer_)
         viewer_->stop();
+    // QEMU is going: its devices are let go, not handed to it again.
+    if (inputs_)
+        inputs_->qemu_gone();
     // The console's protection goes back first: the host is the host's again once we are gone.
     ConsoleGuardPaths paths{plan_.paths.console_guard()};
     worker_.run<std::vector<std::string>>(
