@@ -224,7 +224,10 @@ standin_run true || rv_fail "the stand-in does not answer after Alt+SysRq+B"
 rv_pass "Alt+SysRq+B typed into the stand-in reached the guest (it rebooted); the stand-in stayed up, its kernel saw no SysRq"
 
 # --- stop: everything given back ------------------------------------------------------------------
-standin_run systemctl stop rescuevm.service || fail_with_journal "systemctl stop rescuevm failed"
+# The guest rebooted on SysRq+B: it must be up again to hear the ACPI power button (else the
+# stop waits out supervisor.shutdown_timeout).
+wait_guest 2 '^RVTEST acpi-listen' "$guest_timeout" || fail_with_journal "the guest did not come back after Alt+SysRq+B"
+STANDIN_EXEC_TIMEOUT=300 standin_run systemctl stop rescuevm.service || fail_with_journal "systemctl stop rescuevm failed"
 wait_journal 'kernel.sysrq and kernel.ctrl-alt-del back to' 30 || fail_with_journal "the console settings were not given back"
 orig=$(sed -E 's/kernel.sysrq ([0-9]+) -> .*/\1/' <<<"$sysrq_before")
 [[ $(standin_run cat /proc/sys/kernel/sysrq) == "$orig" ]] || rv_fail "kernel.sysrq is not back to $orig"
@@ -243,7 +246,7 @@ standin_sh "echo $pci >/sys/bus/pci/drivers/bochs-drm/unbind" || rv_fail "cannot
 standin_sh 'test ! -e /dev/dri/card0 && ! ls /sys/class/graphics/fb[0-9]* >/dev/null 2>&1' \
   || rv_fail "after unbinding bochs-drm the stand-in still has a DRM card or a framebuffer"
 mark=$(standin_run date +%s)
-standin_run systemctl start rescuevm.service || fail_with_journal "rescuevm did not start again without a DRM device"
+STANDIN_EXEC_TIMEOUT=300 standin_run systemctl start rescuevm.service || fail_with_journal "rescuevm did not start again without a DRM device"
 since="journalctl --no-pager -t rescuevm -o cat --since=@$mark"
 deadline=$((SECONDS + guest_timeout))
 until grep -q 'guest is running' <<<"$(standin_sh "$since")"; do
@@ -255,7 +258,7 @@ notices=$(grep -cE 'no display device \(no DRM card, no /dev/fb\*\).*VNC socket 
 ! grep -qE 'console viewer started|handed to the VM' <<<"$(standin_sh "$since")" || fail_with_journal "the viewer or input hand-over ran without a DRM device"
 status=$(standin_run rescuevm status) || fail_with_journal "rescuevm status failed"
 grep -q '^screen: *VNC socket /run/rescuevm/vnc.sock' <<<"$status" || rv_fail "status without DRM: $(grep screen <<<"$status")"
-standin_run systemctl stop rescuevm.service || true
+STANDIN_EXEC_TIMEOUT=300 standin_run systemctl stop rescuevm.service || true
 [[ -z $(events_down) ]] || rv_fail "the stand-in went down: $(events_down)"
 rv_pass "without a DRM device: one notice line, the VM runs as before, status says the VNC socket"
 
