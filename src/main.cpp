@@ -34,6 +34,8 @@ commands:
   signatures [--json]    recorded and current identity of each passed disk
   signatures restore [DISK...]
                          write the recorded identity back (VM must be off)
+  screen --vnc SOCKET --drm DEV [--fbdev DEV]
+                         the console viewer the agent runs: the VM on this server's screen
 
 options:
   --config PATH          config file (default /etc/rescuevm/rescuevm.toml)
@@ -120,7 +122,7 @@ int main(int argc, char **argv)
             if (!v || !log::parse_level(v, level))
                 return usage_error("--log-level needs one of trace, debug, info, warning, error");
             cli.log_level = v;
-        } else if (arg.size() > 1 && arg[0] == '-' && cli.command != "vm") {
+        } else if (arg.size() > 1 && arg[0] == '-' && cli.command != "vm" && cli.command != "screen") {
             return usage_error("unknown option " + arg);
         } else if (cli.command.empty()) {
             cli.command = arg;
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
     }
     if (cli.command.empty())
         return usage_error("no command given");
+    if (cli.command == "screen")
+        return cmd_screen(cli);
 
     static const std::map<std::string, int (*)(const CliOptions &, const Config &)> kCommands = {
         {"plan", cmd_plan},     {"disks", cmd_disks}, {"run", cmd_run},

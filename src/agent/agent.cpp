@@ -2,6 +2,7 @@
 // The agent's executor: events become policy events, the policy's actions are carried out here, nothing else decides.
 #include "rescuevm/agent/agent.h"
 
+#include "rescuevm/agent/console_guard.h"
 #include "rescuevm/configdrive/config_drive_iso.h"
 #include "rescuevm/core/qemu_argv.h"
 #include "rescuevm/signatures/disk_signatures.h"
@@ -26,6 +27,7 @@ constexpr auto kReplyDeadline = 10s;      // a `vm ...` answer: QEMU's, or that 
 constexpr auto kPrepareDeadline = 120s;   // disks, signatures, files, uplink hand-over
 constexpr auto kSignaturesDeadline = 30s; // reading every passed disk's first sectors
 constexpr auto kHousekeeping = 5s;
+constexpr auto kConsoleDeadline = 90s;    // sysctls and systemctl mask/unmask (a daemon-reload)
 
 const char *signal_name(int signo)
 {
@@ -43,6 +45,18 @@ std::uint64_t json_u64(const nlohmann::json &j, const char *key)
 {
     auto it = j.find(key);
     return it != j.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+// This agent's own binary, to run as `rescuevm screen` (/proc/self/exe when the file was
+// replaced meanwhile: it still runs this very program).
+std::string own_program()
+{
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    std::string path = n > 0 ? std::string(buf, std::size_t(n)) : "";
+    if (path.empty() || path.ends_with(" (deleted)"))
+        return "/proc/self/exe";
+    return path;
 }
 
 } // namespace
@@ -66,6 +80,15 @@ Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover
     session_uuid_ = fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000");
     for (const DiskInfo *d : plan_.passed())
         seen_disk_ids_[d->name] = d->disk_id;
+    if (plan_.screen.physical) {
+        viewer_ = std::make_unique<ScreenViewer>(loop_, plan_.screen, own_program());
+        inputs_ = std::make_unique<InputDevices>(
+            loop_, [this](const std::string &command, const nlohmann::json &args, QmpClient::CommandCallback done) {
+                if (!qemu_)
+                    return done(fail("QEMU is not running"));
+                qemu_->command(command, args, kQmpCommandDeadline, std::move(done));
+            });
+    }
 }
 
 Agent::~Agent() = default;
@@ -90,6 +113,10 @@ int Agent::run()
         return 1;
     }
     watch_signals();
+    protect_console();
+    if (inputs_)
+        if (auto r = inputs_->start(); !r)
+            log::get("input")->error("{}; the host's keyboards and mice stay the host's", r.error().message);
     notifier_.start_watchdog();
     housekeeping_timer_ = loop_.add_timer(kHousekeeping, [this] { housekeeping(); });
     notifier_.ready(takeover_ ? "agent up; re-attaching to the running VM" : "agent up; starting the VM");
@@ -387,6 +414,27 @@ void Agent::finish(int code)
     if (finishing_)
         return;
     finishing_ = true;
+    if (viewer_)
+        viewer_->stop();
+    // QEMU is going: its devices are let go, not handed to it again.
+    if (inputs_)
+        inputs_->qemu_gone();
+    // The console's protection goes back first: the host is the host's again once we are gone.
+    ConsoleGuardPaths paths{plan_.paths.console_guard()};
+    worker_.run<std::vector<std::string>>(
+        "giving the console's settings back", kConsoleDeadline, [paths] { return rescuevm::release_console(paths); },
+        [this, code](Result<std::vector<std::string>> said) {
+            if (!said)
+                log::get("console")->error("{}; the console's settings stay as the session set them", said.error().message);
+            else
+                for (const auto &line : *said)
+                    log::get("console")->info("{}", line);
+            finish_checked(code);
+        });
+}
+
+void Agent::finish_checked(int code)
+{
     // The agent's stop is a check of its own: with the VM already off the policy checks nothing
     // on SIGTERM, and a disk changed meanwhile (e.g. by hand) would go unreported. Off the loop,
     // bounded: a disk that does not answer must not hold the stop.
@@ -424,12 +472,49 @@ void Agent::finish(int code)
         });
 }
 
+void Agent::protect_console()
+{
+    ConsoleGuardPaths paths{plan_.paths.console_guard()};
+    worker_.run<std::vector<std::string>>(
+        "protecting the host from its console", kConsoleDeadline, [paths] { return rescuevm::protect_console(paths); },
+        [](Result<std::vector<std::string>> said) {
+            auto log = log::get("console");
+            if (!said)
+                return log->error("{}: a key combination on the server's console may still reboot the host",
+                                  said.error().message);
+            for (const auto &line : *said) {
+                if (line.starts_with("warning: "))
+                    log->warn("{}", line.substr(9));
+                else
+                    log->info("{}", line);
+            }
+        });
+}
+
+void Agent::console_qemu_up()
+{
+    if (viewer_ && !finishing_)
+        viewer_->start();
+    if (inputs_)
+        inputs_->qemu_ready();
+}
+
+void Agent::console_qemu_gone()
+{
+    if (viewer_)
+        viewer_->stop();
+    if (inputs_)
+        inputs_->qemu_gone();
+}
+
 void Agent::finish_now(int code)
 {
     for (auto &[timer, id] : timers_)
         loop_.cancel_timer(id);
     timers_.clear();
     loop_.cancel_timer(housekeeping_timer_);
+    if (viewer_)
+        viewer_->stop();
     control_.close();
     console_.close();
     guest_agent_.stop();
@@ -499,6 +584,7 @@ void Agent::housekeeping()
 
 void Agent::qemu_exited(const std::string &how)
 {
+    console_qemu_gone();
     boot_watch_.stop();
     qemu_.reset();
     console_.qemu_gone();
@@ -509,6 +595,7 @@ void Agent::qemu_exited(const std::string &how)
 
 void Agent::qmp_ready()
 {
+    console_qemu_up();
     if (takeover_) {
         unsigned boots = takeover_->record.boots;
         takeover_.reset();

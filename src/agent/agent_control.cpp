@@ -142,7 +142,14 @@ StatusReport Agent::status_report() const
     for (const auto &c : changes_)
         s.signature_changes.push_back(describe_change(c));
     s.runtime_dir = plan_.paths.dir;
-    s.screen = plan_.vm.display == Display::vnc ? "VNC socket " + plan_.paths.vnc_socket() : "none";
+    std::string vnc = plan_.vm.display == Display::vnc ? "VNC socket " + plan_.paths.vnc_socket() : "";
+    if (viewer_) {
+        s.screen = viewer_->where() + "; " + vnc;
+        if (inputs_)
+            s.input_devices = inputs_->describe();
+    } else {
+        s.screen = vnc.empty() ? "none" : vnc;
+    }
     s.guest = guest_status();
     return s;
 }

@@ -104,6 +104,12 @@ void print_status(const nlohmann::json &s)
         std::cout << fmt::format("network:  {} {} {}{}\n", net.value("uplink", ""), net.value("mac", ""),
                                  fmt::join(net.value("addresses", std::vector<std::string>{}), " "),
                                  net.value("handed_to_vm", false) ? " (carried by the VM)" : " (the host's)");
+    if (s.contains("screen") && s["screen"].is_string())
+        std::cout << fmt::format("screen:   {}\n", s["screen"].get<std::string>());
+    if (s.contains("input_devices") && s["input_devices"].is_array())
+        for (const auto &d : s["input_devices"])
+            if (d.is_string())
+                std::cout << fmt::format("input:    {}\n", d.get<std::string>());
     for (const auto &c : s["signature_changes"])
         std::cout << "WARNING:  " << c.get<std::string>() << "\n";
     if (s.contains("guest"))

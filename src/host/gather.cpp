@@ -3,6 +3,7 @@
 #include "rescuevm/host/gather.h"
 
 #include "rescuevm/host/admin_password.h"
+#include "rescuevm/host/display.h"
 #include "rescuevm/host/nbd_image.h"
 #include "rescuevm/host/network_facts.h"
 #include "rescuevm/host/probes.h"
@@ -108,6 +109,8 @@ HostFacts gather_host_facts(const Config &config, const HostRoots &roots)
     }
     facts.admin_password = read_password_facts(config);
     facts.runtime_dir = read_runtime_dir_facts(config.paths.runtime_dir);
+    if (config.screen.mode != ScreenMode::none)
+        facts.display = read_display_facts(roots);
     return facts;
 }
 

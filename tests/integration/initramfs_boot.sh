@@ -151,6 +151,34 @@ done
 console | grep -qF 'boot: shell ended: starting the rescuevm agent again' || fail "no line saying the agent starts again"
 echo "ok: leaving the shell started the agent again"
 
+# Ctrl-Alt-Del and Alt+SysRq+B on the console's keyboard (PS/2 here; the BMC's USB keyboard on
+# a server) must not reboot the host in this stage: the kernel's default kernel.ctrl-alt-del=1
+# reboots at once and Debian's kernel.sysrq=438 allows B. The boot script sets 0 and restricts
+# sysrq. -no-reboot: a reboot would end QEMU.
+deadline=$((SECONDS + 60))
+until (($(console | grep -c '(rescuevm) # ') >= 2)); do
+  ((SECONDS < deadline)) || fail "no shell after the second refusal"
+  sleep 1
+done
+type_line 'echo cad-$(cat /proc/sys/kernel/ctrl-alt-del)-sysrq-$(cat /proc/sys/kernel/sysrq)' 'cad-0-sysrq-(0|2|16|18)' \
+  "kernel.ctrl-alt-del is not 0 or kernel.sysrq still allows reboot/kill: $(console | grep -E '^cad-' | tail -n 1)"
+qmp_send() { python3 "$SOURCE_ROOT/tests/integration/qmp.py" "$tmp/qmp.sock" "$1" >/dev/null || fail "QMP $1 failed"; }
+qmp_send '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"delete"}]}}'
+qmp_send '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"alt"},{"type":"qcode","data":"sysrq"},{"type":"qcode","data":"b"}]}}'
+type_line 'echo still-up-$((40+2))' 'still-up-42' "the console does not answer after Ctrl-Alt-Del and Alt+SysRq+B"
+kill -0 "$qemu_pid" 2>/dev/null || fail "Ctrl-Alt-Del or Alt+SysRq+B rebooted the stand-in host"
+# The keys did reach the host's kernel (else this proves nothing): with sysrq on, it says it
+# refused B. Debian's kernel starts with 438, which the script restricts to 18.
+if [[ $(console | grep -oE '^cad-0-sysrq-[0-9]+' | tail -n 1) != cad-0-sysrq-0 ]]; then
+  deadline=$((SECONDS + 30))
+  until console | grep -q 'This sysrq operation is disabled'; do
+    ((SECONDS < deadline)) || fail "no 'This sysrq operation is disabled' from the kernel: did Alt+SysRq+B reach it?"
+    sleep 1
+  done
+fi
+console | grep -q 'sysrq: Resetting' && fail "the kernel ran SysRq+B"
+echo "ok: Ctrl-Alt-Del and Alt+SysRq+B on the console keyboard did not reboot the host (kernel.ctrl-alt-del 0, sysrq restricted)"
+
 kill -0 "$qemu_pid" 2>/dev/null || fail "the stand-in host is gone (rebooted or powered off)"
 python3 "$SOURCE_ROOT/tests/integration/qmp.py" "$tmp/qmp.sock" quit >/dev/null || fail "QMP quit failed"
 wait "$qemu_pid" || true

@@ -11,6 +11,7 @@
 #   host         readers of the machine
 #   net, signatures, configdrive   executors, each beside the others, never including each other
 #   agent        the policy's executor
+#   screen       the console viewer (`rescuevm screen`): sys below it, used by cli only
 #   cli          subcommands (and src/main.cpp)
 import pathlib
 import re
@@ -24,7 +25,8 @@ ALLOWED = {
     "signatures": {"core", "sys", "signatures"},
     "configdrive": {"core", "sys", "configdrive"},
     "agent": {"core", "sys", "host", "net", "signatures", "configdrive", "agent"},
-    "cli": {"core", "sys", "host", "net", "signatures", "configdrive", "agent", "cli"},
+    "screen": {"core", "sys", "screen"},
+    "cli": {"core", "sys", "host", "net", "signatures", "configdrive", "agent", "screen", "cli"},
 }
 
 # C++ standard headers a pure function may use: no streams, files, threads, clocks of the

@@ -146,7 +146,7 @@ TEST_CASE("an error names the file, the line and the key")
 TEST_CASE("unknown sections, unknown keys and wrong types are errors")
 {
     const std::string at = "config /etc/rescuevm/rescuevm.toml:";
-    CHECK_HAS(toml_error("[vm]\n\n[vmm]\nx = 1\n"), at + "3: vmm: unknown section; sections are host, vm, disks, network, supervisor, guest, paths, log");
+    CHECK_HAS(toml_error("[vm]\n\n[vmm]\nx = 1\n"), at + "3: vmm: unknown section; sections are host, vm, disks, network, supervisor, screen, guest, paths, log");
     CHECK_HAS(toml_error("name = \"x\"\n"), at + "1: name: a setting outside any section");
     CHECK_HAS(toml_error("[vm]\nmemroy = \"4GiB\"\n"), at + "2: vm.memroy: unknown key; [vm] has image");
     CHECK_HAS(toml_error("[vm.extra]\nx = 1\n"), at + "1: vm.extra: unknown key");
@@ -317,7 +317,7 @@ TEST_CASE("the example config parses, sets every key, and holds the defaults")
     auto c = load_config({.config_path = path, .config_path_explicit = true, .kernel_cmdline_path = "/nonexistent"});
     REQUIRE_MESSAGE(c.has_value(), c.error().message);
     CHECK(settings_of(*c) == Config{});
-    CHECK(c->set_by.size() == 34); // every key of the table in src/config/config_keys.cpp
+    CHECK(c->set_by.size() == 35); // every key of the table in src/config/config_keys.cpp
 }
 
 TEST_CASE("to_string gives the names of the config file")

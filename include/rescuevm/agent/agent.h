@@ -6,7 +6,9 @@
 #include "rescuevm/agent/control.h"
 #include "rescuevm/agent/guest_agent.h"
 #include "rescuevm/agent/guest_console.h"
+#include "rescuevm/agent/input_devices.h"
 #include "rescuevm/agent/qemu_instance.h"
+#include "rescuevm/agent/screen_viewer.h"
 #include "rescuevm/agent/session_files.h"
 #include "rescuevm/agent/start_preparation.h"
 #include "rescuevm/agent/systemd_notify.h"
@@ -58,7 +60,12 @@ private:
     void guest_agent_shutdown(const supervisor::GuestAgentShutdown &action);
     void release_network();
     void finish(int code);
+    void finish_checked(int code);
     void finish_now(int code);
+    // The server's console (console_guard, screen_viewer, input_devices).
+    void protect_console();
+    void console_qemu_up();
+    void console_qemu_gone();
 
     // QemuListener.
     void qemu_exited(const std::string &how) override;
@@ -115,6 +122,9 @@ private:
     std::optional<int> exit_code_;
     bool finishing_ = false;
     TimerId housekeeping_timer_ = 0;
+    // Only with plan_.screen.physical: the VM on the server's screen, the host's input in the VM.
+    std::unique_ptr<ScreenViewer> viewer_;
+    std::unique_ptr<InputDevices> inputs_;
 };
 
 // Builds the agent over a fresh event loop and runs it.

@@ -32,5 +32,7 @@ int cmd_status(const CliOptions &cli, const Config &config);
 int cmd_vm(const CliOptions &cli, const Config &config);
 int cmd_console(const CliOptions &cli, const Config &config); // `vm console`
 int cmd_signatures(const CliOptions &cli, const Config &config);
+// The console viewer: reads no config (the agent gives it everything on its command line).
+int cmd_screen(const CliOptions &cli);
 
 } // namespace rescuevm

@@ -22,6 +22,8 @@ enum class Addressing { auto_, dhcp, static_ };
 enum class NicModel { virtio_net, e1000e };
 enum class OnGuestPoweroff { stay_off, restart };
 enum class RestoreSignatures { never, on_stop };
+// Where the VM's screen goes besides the VNC socket: the host's own console (the BMC's KVM view).
+enum class ScreenMode { auto_, physical, none };
 
 struct Config {
     // Where the values came from, for messages ("built-in defaults" or a path).
@@ -80,6 +82,12 @@ struct Config {
         std::optional<std::chrono::seconds> boot_progress_timeout = std::chrono::seconds{300};
         bool operator==(const Supervisor &) const = default;
     } supervisor;
+
+    // The VM's screen on the server's physical console, the host's keyboards and mice in the VM.
+    struct Screen {
+        ScreenMode mode = ScreenMode::auto_; // auto: physical when the host has a DRM display device
+        bool operator==(const Screen &) const = default;
+    } screen;
 
     struct Guest {
         std::string admin_user = "Administrator";
@@ -150,5 +158,6 @@ const char *to_string(Addressing);
 const char *to_string(NicModel);
 const char *to_string(OnGuestPoweroff);
 const char *to_string(RestoreSignatures);
+const char *to_string(ScreenMode);
 
 } // namespace rescuevm

@@ -72,6 +72,9 @@ struct StatusReport {
     std::string runtime_dir;
     std::string screen;   // where the VM's screen is: "VNC socket /run/rescuevm/vnc.sock", ...
     StatusGuest guest;
+    // The host's keyboards, mice and tablets handed to the VM (screen.mode physical):
+    // "event3 keyboard (QEMU QEMU USB Keyboard): in the VM".
+    std::vector<std::string> input_devices;
 };
 nlohmann::json status_json(const StatusReport &status);
 

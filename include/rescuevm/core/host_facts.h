@@ -166,6 +166,30 @@ struct RuntimeDirFacts {
     std::uint64_t free_bytes = 0;          // on the file system that holds it (or its nearest parent)
 };
 
+// One DRM device with a display (/sys/class/drm/cardN): what can show the VM on the server's console.
+struct DrmCardFacts {
+    std::string name;             // "card0"
+    std::string path;             // "/dev/dri/card0"
+    std::string driver;           // kernel driver: "ast", "mgag200", "bochs-drm", "i915", ...
+    bool boot_vga = false;        // the PCI device the firmware drew on (what a BMC captures)
+    // Each connector as "VGA-1 connected" / "unknown" / "disconnected" (a BMC's VGA may say
+    // unknown or disconnected and still be captured).
+    std::vector<std::string> connectors;
+};
+
+// One fbdev framebuffer (/sys/class/graphics/fbN): efifb, vesafb, or a DRM driver's emulation.
+struct FbdevFacts {
+    std::string name;             // "fb0"
+    std::string path;             // "/dev/fb0"
+    std::string id;               // its fix.id: "EFI VGA", "VESA VGA", "bochs-drmdrmfb", "astdrmfb"
+};
+
+struct DisplayFacts {
+    std::vector<DrmCardFacts> drm; // only cards with at least one connector
+    std::vector<FbdevFacts> fbdev;
+    std::string problem;          // what could not be read ("" when fine)
+};
+
 struct HostFacts {
     std::uint64_t memory_bytes = 0; // MemTotal
     unsigned cpus = 0;              // online CPUs
@@ -179,6 +203,7 @@ struct HostFacts {
     ImageFacts image;
     SecretFileFacts admin_password;
     RuntimeDirFacts runtime_dir;
+    DisplayFacts display;
 };
 
 } // namespace rescuevm

@@ -83,6 +83,20 @@ struct NetworkPlan {
     NetworkFacts uplink;
 };
 
+// Where the VM's screen goes and who types into it (the server's own console, the BMC's KVM).
+struct ScreenPlan {
+    ScreenMode mode = ScreenMode::auto_; // as configured
+    // The viewer (`rescuevm screen`) draws the VM full-screen on the active VT, and the host's
+    // keyboards, mice and tablets are handed to the VM (QEMU input-linux, exclusive grab).
+    bool physical = false;
+    std::string output;          // "drm" | "fbdev" | "" (not physical)
+    std::string device;          // "/dev/dri/card0" or "/dev/fb0"
+    std::string driver;          // "ast", "bochs-drm", or the fbdev id
+    std::string fallback;        // /dev/fbN the viewer falls back to when the DRM device fails at run time
+    std::string vnc_socket;      // what the viewer reads
+    std::string notice;          // not physical: why, in one line
+};
+
 struct GuestPlan {
     std::string admin_user = "Administrator";
     std::string admin_password_file;
@@ -101,6 +115,7 @@ struct Plan {
     DiskBusPlan disk_bus;
     NetworkPlan network;
     GuestPlan guest;
+    ScreenPlan screen;
     supervisor::Params supervision;
     RestoreSignatures restore_signatures = RestoreSignatures::never;
     std::string qemu = "qemu-system-x86_64";

@@ -36,6 +36,8 @@ struct RuntimePaths {
     std::string signatures() const { return dir + "/disk-signatures.json"; }
     // What the uplink hand-over changed on the host, to give it back exactly.
     std::string network_claim() const { return dir + "/network-claim.json"; }
+    // What the console protection changed on the host (sysrq, ctrl-alt-del), to give it back.
+    std::string console_guard() const { return dir + "/console-guard.json"; }
 };
 
 } // namespace rescuevm

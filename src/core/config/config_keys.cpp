@@ -262,6 +262,8 @@ const Key keys[] = {
     {"supervisor", "boot_progress_timeout",
      assign<&C::supervisor, &C::Supervisor::boot_progress_timeout, want_boot_progress_timeout>},
 
+    {"screen", "mode", assign<&C::screen, &C::Screen::mode, want_enum<ScreenMode>>},
+
     {"guest", "admin_user", assign<&C::guest, &C::Guest::admin_user, want_admin_user>},
     {"guest", "admin_password_file", assign<&C::guest, &C::Guest::admin_password_file, want_path>},
     {"guest", "console_log_size", assign<&C::guest, &C::Guest::console_log_size, want_console_log_size>},
@@ -361,6 +363,10 @@ Result<void> validate_combination(const Config &c)
         return fail(where("vm.initrd") + "needs vm.kernel (direct kernel boot)");
     if (c.vm.kernel.empty() && !c.vm.append.empty())
         return fail(where("vm.append") + "needs vm.kernel (direct kernel boot)");
+    // The physical console is drawn from QEMU's VNC socket.
+    if (c.screen.mode == ScreenMode::physical && c.vm.display == Display::none)
+        return fail(where("screen.mode") + "\"physical\" needs vm.display = \"vnc\" (the console is drawn from "
+                    "QEMU's VNC socket): set vm.display = \"vnc\" or screen.mode = \"auto\" or \"none\"");
     return {};
 }
 

@@ -180,5 +180,6 @@ const char *to_string(Addressing v) { return name_of(addressing_choices, v).data
 const char *to_string(NicModel v) { return name_of(nic_model_choices, v).data(); }
 const char *to_string(OnGuestPoweroff v) { return name_of(poweroff_choices, v).data(); }
 const char *to_string(RestoreSignatures v) { return name_of(restore_choices, v).data(); }
+const char *to_string(ScreenMode v) { return name_of(screen_mode_choices, v).data(); }
 
 } // namespace rescuevm

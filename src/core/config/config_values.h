@@ -39,6 +39,8 @@ inline constexpr Choice<OnGuestPoweroff> poweroff_choices[] = {
     {OnGuestPoweroff::stay_off, "stay-off"}, {OnGuestPoweroff::restart, "restart"}};
 inline constexpr Choice<RestoreSignatures> restore_choices[] = {
     {RestoreSignatures::never, "never"}, {RestoreSignatures::on_stop, "on-stop"}};
+inline constexpr Choice<ScreenMode> screen_mode_choices[] = {
+    {ScreenMode::auto_, "auto"}, {ScreenMode::physical, "physical"}, {ScreenMode::none, "none"}};
 
 // Finds the table for an enum type by overload: choices_for(Accel{}).
 constexpr auto &choices_for(Accel) { return accel_choices; }
@@ -50,6 +52,7 @@ constexpr auto &choices_for(Addressing) { return addressing_choices; }
 constexpr auto &choices_for(NicModel) { return nic_model_choices; }
 constexpr auto &choices_for(OnGuestPoweroff) { return poweroff_choices; }
 constexpr auto &choices_for(RestoreSignatures) { return restore_choices; }
+constexpr auto &choices_for(ScreenMode) { return screen_mode_choices; }
 
 // "string \"four\"", "integer 3", "a float": what was given, for messages.
 std::string describe(const RawValue &v);

@@ -178,6 +178,21 @@ Check check_password(const HostFacts &host)
             fmt::format("Administrator password {} ({})", f.present ? "set" : "not set", f.path)};
 }
 
+Check check_screen(const ScreenPlan &screen)
+{
+    if (screen.physical)
+        return {"screen", true,
+                fmt::format("the VM's screen on the server's console ({} {}{}), the host's keyboards and mice in "
+                            "the VM",
+                            screen.device, screen.driver.empty() ? "?" : screen.driver,
+                            screen.fallback.empty() ? "" : ", else " + screen.fallback)};
+    if (screen.mode == ScreenMode::physical)
+        return {"screen", false,
+                "screen.mode = \"physical\", but this host has no display device (no DRM card with a connector, no "
+                "/dev/fb*): load its console driver (ast, mgag200, bochs) or set screen.mode = \"auto\" or \"none\""};
+    return {"screen", true, screen.notice};
+}
+
 Check check_runtime_dir(const HostFacts &host, const Config &config)
 {
     return runtime_dir_verdict(host.runtime_dir, config.paths.runtime_dir);

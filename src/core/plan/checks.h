@@ -17,6 +17,11 @@ Check check_vm_memory(const HostFacts &host, const Config &config, std::uint64_t
 Check check_vm_cpus(const HostFacts &host, const Config &config, unsigned vm_cpus);
 Check check_password(const HostFacts &host);
 Check check_runtime_dir(const HostFacts &host, const Config &config);
+// Where the VM's screen goes (the server's console or only the VNC socket), decided from the
+// display devices found (screen_plan.cpp).
+ScreenPlan plan_screen(const HostFacts &host, const Config &config);
+// screen.mode = "physical" needs a device to draw on.
+Check check_screen(const ScreenPlan &screen);
 // Decides the overlay's bound (vm.overlay_max or auto) as it checks runtime_dir has room for it.
 Check check_overlay(const HostFacts &host, const Config &config, std::uint64_t &overlay_max);
 // QEMU can take every value the plan puts on its command line.

@@ -120,6 +120,7 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.network = plan_network(host, config);
     plan.guest = {config.guest.admin_user, config.guest.admin_password_file, host.admin_password.present,
                   config.guest.console_log_size};
+    plan.screen = plan_screen(host, config);
     plan.supervision = plan_supervision(config);
     plan.restore_signatures = config.supervisor.restore_signatures;
     plan.qemu = config.paths.qemu;
@@ -137,6 +138,7 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.checks.push_back(check_runtime_dir(host, config));
     plan.checks.push_back(check_overlay(host, config, plan.boot.overlay_max));
     plan.supervision.overlay_max = plan.boot.overlay_max;
+    plan.checks.push_back(check_screen(plan.screen));
     plan.checks.push_back(check_qemu_argv(plan));
     plan.warnings = plan_warnings(plan, host);
     return plan;

@@ -138,6 +138,7 @@ nlohmann::json status_json(const StatusReport &s)
             {"signature_changes", s.signature_changes},
             {"screen", s.screen},
             {"guest", guest_status_json(s.guest)},
+            {"input_devices", s.input_devices},
             {"runtime_dir", s.runtime_dir}};
 }
 

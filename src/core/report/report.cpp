@@ -79,6 +79,13 @@ nlohmann::json plan_json(const Plan &plan, const std::vector<std::string> &argv)
                     {"image", plan.boot.direct_kernel ? plan.boot.kernel : plan.boot.image},
                     {"image_format", plan.boot.image_format},
                     {"image_disk_id", plan.boot.image_disk_id}}},
+            {"screen", {{"mode", to_string(plan.screen.mode)},
+                        {"physical", plan.screen.physical},
+                        {"output", plan.screen.output},
+                        {"device", plan.screen.device},
+                        {"driver", plan.screen.driver},
+                        {"fallback", plan.screen.fallback},
+                        {"notice", plan.screen.notice}}},
             {"qemu", {{"binary", plan.qemu}, {"argv", argv}}}};
 }
 
@@ -120,6 +127,12 @@ std::string plan_text(const Plan &plan, const std::vector<std::string> &argv)
         out += fmt::format("  [WARN] {}\n", w);
     out += fmt::format("\nVM: {} RAM, {} CPUs, disks on {}\n", human_size(plan.vm.memory_bytes), plan.vm.cpus,
                        to_string(plan.disk_bus.bus));
+    if (plan.screen.physical)
+        out += fmt::format("Screen: the server's console ({} {}), the host's keyboards and mice in the VM; VNC "
+                           "socket {}\n",
+                           plan.screen.device, plan.screen.driver, plan.screen.vnc_socket);
+    else
+        out += fmt::format("Screen: {}\n", plan.screen.notice);
     out += "\nQEMU command line:\n" + shell_quote(argv) + "\n";
     out += plan.ready() ? "\nVerdict: ready to start the VM.\n"
                         : "\nVerdict: REFUSED: fix the failed checks above, then run again.\n";
