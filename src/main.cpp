@@ -23,7 +23,7 @@ commands:
   disks [--json]         every block device seen, passed through or not, and why
   run                    the agent: plan, start the VM, supervise it until SIGTERM
   status [--json]        ask the running agent
-  vm start|stop|powerdown|reset|screenshot PATH
+  vm start|stop|powerdown|reset|resume|screenshot PATH
                          control the VM through the agent
   signatures [--json]    recorded and current identity of each passed disk
   signatures restore [DISK...]
