@@ -261,6 +261,21 @@ TEST_CASE("max_session schedules two warnings and the end")
                                  "timer:session-end=86400000 prepare");
 }
 
+TEST_CASE("a session of 10 minutes or less is warned once, half way")
+{
+    Params p = params();
+    p.max_session = Millis{40'000};
+    Step step = transition(in(VmState::starting), SessionStarted{}, p, 0);
+    CHECK(words(step.actions) == "timer:session-warn-half=20000 timer:session-end=40000 prepare");
+    Step warn = transition(in(VmState::running), TimerFired{Timer::session_warn_half}, p, 20'000);
+    CHECK(warn.state.vm == VmState::running);
+    CHECK(words(warn.actions).empty());
+    CHECK(logs(warn.actions).find("powered down in 20 s") != std::string::npos);
+    p.max_session = Millis{600'000};
+    CHECK(words(transition(in(VmState::starting), SessionStarted{}, p, 0).actions) ==
+          "timer:session-warn-half=300000 timer:session-end=600000 prepare");
+}
+
 TEST_CASE("no state and no event leads to a host power action")
 {
     // Every action the policy can emit is about the VM; none is about the host.

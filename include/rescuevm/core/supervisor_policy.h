@@ -25,8 +25,9 @@ enum class VmState {
 };
 const char *to_string(VmState);
 
+// session_warn_half: the one warning of a session of 10 minutes or less, half way through it.
 enum class Timer { restart_backoff, panic_backoff, powerdown_deadline, quit_deadline, session_warn_1h,
-                   session_warn_10m, session_end };
+                   session_warn_10m, session_warn_half, session_end };
 const char *to_string(Timer);
 
 struct Params {

@@ -20,6 +20,8 @@ void start_session_timers(Ctx &c)
         c.out.push_back(StartTimer{Timer::session_warn_1h, max - kHour});
     if (max > kTenMinutes)
         c.out.push_back(StartTimer{Timer::session_warn_10m, max - kTenMinutes});
+    else // a short session still gets one warning, half way
+        c.out.push_back(StartTimer{Timer::session_warn_half, max / 2});
     c.out.push_back(StartTimer{Timer::session_end, max});
 }
 
@@ -185,6 +187,11 @@ void on_timer(Ctx &c, Timer t)
     case Timer::session_warn_10m:
         c.log(kWarning, "session limit (supervisor.max_session): the VM will be powered down in 10 minutes");
         return;
+    case Timer::session_warn_half:
+        if (c.p.max_session)
+            c.log(kWarning, fmt::format("session limit (supervisor.max_session): the VM will be powered down in {} s",
+                                        (*c.p.max_session - *c.p.max_session / 2).count() / 1000));
+        return;
     case Timer::session_end:
         on_stop_requested(c, "session limit reached (supervisor.max_session)");
         return;
@@ -280,6 +287,7 @@ const char *to_string(Timer t)
     case Timer::quit_deadline: return "quit-deadline";
     case Timer::session_warn_1h: return "session-warn-1h";
     case Timer::session_warn_10m: return "session-warn-10m";
+    case Timer::session_warn_half: return "session-warn-half";
     case Timer::session_end: return "session-end";
     }
     return "?";
