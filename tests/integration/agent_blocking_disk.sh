@@ -63,7 +63,7 @@ rv_log "a direct read of $slow hangs (dd $dd_pid: $(cut -d' ' -f3 "/proc/$dd_pid
 rv_wait_for 'guest restarted itself' "$SUP_AGENT_LOG" 60 || { kill -CONT "$ntfs_pid"; sup_fail "the guest's reboot was not handled"; }
 rv_log "agent threads: $(for t in /proc/"$SUP_AGENT_PID"/task/*; do cut -d' ' -f3 "$t/stat"; done | sort | uniq -c | tr '\n' ' ')"
 worst=0
-for n in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   t0=$(date +%s%N)
   state=$(timeout 5 "$RESCUEVM" --config "$SUP_CONF" --kernel-cmdline "$SUP_CMDLINE" status --json | jq -r .vm.state) \
     || { kill -CONT "$ntfs_pid"; sup_fail "status did not answer with a disk hanging"; }

@@ -206,7 +206,8 @@ sup_rescuevm status >/dev/null 2>&1 || sup_fail "status does not answer after ru
 took=$((SECONDS - t0))
 [[ -S $SUP_RT/control.sock && $(stat -c %a "$SUP_RT/control.sock") == 600 ]] || sup_fail "control.sock is not back as a 0600 socket"
 [[ $(stat -c '%a %U' "$SUP_RT") == "700 root" ]] || sup_fail "runtime_dir made again as $(stat -c '%a %U' "$SUP_RT")"
-rv_wait_for '"pid"' "$SUP_RT/qemu.json" 10 && [[ $(sup_record_pid) == "$qemu_pid" ]] || sup_fail "qemu.json was not written again"
+rv_wait_for '"pid"' "$SUP_RT/qemu.json" 10 || sup_fail "qemu.json was not written again"
+[[ $(sup_record_pid) == "$qemu_pid" ]] || sup_fail "qemu.json names $(sup_record_pid), not $qemu_pid"
 [[ $(sup_status vm.qemu_pid) == "$qemu_pid" && $(sup_status vm.state) == running ]] || sup_fail "the VM changed after rm -rf runtime_dir"
 uplink_is_guests "after rm -rf runtime_dir"
 rv_pass "rm -rf runtime_dir: control socket (0600) and qemu.json back within $took s with a log line; QEMU $qemu_pid and the uplink untouched"

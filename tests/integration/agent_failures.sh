@@ -77,7 +77,9 @@ out=$(sup_rescuevm vm start 2>&1) || sup_fail "vm start after the failures: $out
 sup_wait_boots 1 || sup_fail "the guest did not boot after vm start"
 ready=$(notify_index 'READY=1')
 running=$(notify_index 'STATUS=VM running')
-[[ -n $ready && -n $running ]] && ((ready < running)) || sup_fail "READY=1 (line $ready) did not come before STATUS=VM running (line $running)"
+if [[ -z $ready || -z $running ]] || ((ready > running)); then
+  sup_fail "READY=1 (line $ready) did not come before STATUS=VM running (line $running)"
+fi
 rv_pass "vm start after 'not restarting' brought the VM back; READY=1 came before the VM ran (notify lines $ready < $running)"
 
 # --- 3: QMP connection cut from outside --------------------------------------------------------

@@ -42,14 +42,14 @@ uplink_is_guests() {
 }
 # tap_holders: pids that have the macvtap's character device open.
 tap_holders() {
-  local p f out=()
+  local p f holders=()
   for p in /proc/[0-9]*; do
     for f in "$p"/fd/*; do
       # /dev/tapN, or runtime_dir/dev/tapN where the agent made the node itself (no udev)
-      [[ $(readlink "$f" 2>/dev/null) == *"$tap" ]] && { out+=("${p#/proc/}"); break; }
+      [[ $(readlink "$f" 2>/dev/null) == *"$tap" ]] && { holders+=("${p#/proc/}"); break; }
     done
   done
-  echo "${out[*]}"
+  echo "${holders[*]}"
 }
 uplink_is_guests "first agent"
 [[ $(tap_holders) == "$qemu_pid" ]] || sup_fail "$tap is held by '$(tap_holders)', want only QEMU $qemu_pid"

@@ -87,7 +87,9 @@ qemu-system-x86_64 -machine none -nodefaults -display none -S \
 foreign=$!
 rv_cleanup_kill "$foreign"
 for ((i = 0; i < 100; i++)); do
-  ls -l "/proc/$foreign/fd" 2>/dev/null | grep -q -- "-> $SUP_DISK\$" && break
+  held=0
+  for f in /proc/"$foreign"/fd/*; do [[ $(readlink "$f" 2>/dev/null) == "$SUP_DISK" ]] && held=1; done
+  ((held)) && break
   sup_alive "$foreign" || sup_fail "the foreign QEMU did not start: $(cat "$SUP_TMP/foreign.log")"
   sleep 0.1   # bounded wait for QEMU to open the disk
 done
@@ -123,5 +125,7 @@ out=$(sup_rescuevm signatures restore 2>&1) || rc=$?
 [[ $rc == 1 && $out == *"not restored"* && $out == *"backed by"* ]] \
   || sup_fail "signatures restore on the swapped disk: want a refusal, got $rc: $out"
 [[ $(rv_sha256 "$other") == "$other_sum" ]] || sup_fail "signatures restore wrote to the other image"
-losetup -d "$SUP_DISK" && losetup "$SUP_DISK" "$orig" || sed -i "\\|^losetup -d $SUP_DISK \$|d" "$RV_CLEANUP_FILE"
+if ! { losetup -d "$SUP_DISK" && losetup "$SUP_DISK" "$orig"; }; then
+  sed -i "\\|^losetup -d $SUP_DISK \$|d" "$RV_CLEANUP_FILE"   # never detach a device that may not be ours
+fi
 rv_pass "signatures restore refuses the swapped disk and leaves the other image unchanged: $(grep -o 'not restored.*' <<<"$out" | head -n 1)"
