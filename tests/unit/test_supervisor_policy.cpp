@@ -392,6 +392,8 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
         CHECK(crash.state.vm == VmState::paused);
         CHECK(words(crash.actions) == "screendump:" + std::to_string(n) + " timer:panic-backoff=" +
                                           std::to_string(backoff_delay(n, p).count()));
+        // vm resume during the backoff keeps the restart coming.
+        CHECK(words(transition(crash.state, Control{"resume"}, p, now + 50).actions) == "reply:refused");
         Step again = transition(crash.state, TimerFired{Timer::panic_backoff}, p, now + 100);
         CHECK(words(again.actions) == "qmp:system_reset qmp:cont");
         s = transition(again.state, GuestResumed{}, p, now + 200).state;
@@ -403,6 +405,10 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
     CHECK(words(fifth.actions) == "screendump:5");
     CHECK(logs(fifth.actions).find("5 crashes in a row") != std::string::npos);
     CHECK(logs(fifth.actions).find("rescuevm vm reset") != std::string::npos);
+    // vm resume cannot continue a crashed guest (QEMU would refuse): refused, the VM stays as it is.
+    Step resume = transition(fifth.state, Control{"resume"}, p, now + 500);
+    CHECK(words(resume.actions) == "reply:refused");
+    CHECK(resume.state.vm == VmState::paused);
     // vm reset boots it again; the next crash takes slot 1 again.
     Step reset = transition(fifth.state, Control{"reset"}, p, now + 1'000);
     CHECK(words(reset.actions) == "cancel:panic-backoff qmp:system_reset qmp:cont+reply");

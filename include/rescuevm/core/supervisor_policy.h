@@ -57,6 +57,7 @@ struct State {
     unsigned reboots = 0;            // guest-initiated reboots (bursts counted once)
     unsigned panics = 0;
     unsigned panic_streak = 0;       // crashes in a row, each within good_run of the one before
+    bool crashed = false;            // paused because the guest crashed: only a reset can go on
     unsigned qemu_starts = 0;
     unsigned quick_failures = 0;     // QEMU ends in a row, each after less than good_run
     std::int64_t last_reset_ms = -1'000'000'000;
