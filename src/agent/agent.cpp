@@ -438,6 +438,12 @@ void Agent::reattach()
     qemu_ = std::move(*instance);
     qemu_argv_ = record.argv;
     session_uuid_ = record.session_uuid;
+    // A record found unusable (emptied, damaged) is written whole again: the next agent
+    // should not have to search for this QEMU by its command line.
+    if (auto r = save_qemu_record(plan_.paths, {qemu_->pid(), qemu_->start_time(), session_uuid_, record.boots,
+                                                qemu_argv_});
+        !r)
+        log->warn("{}, ignoring", r.error().message);
     // QEMU holds the macvtap's tap: the claim is taken over without opening it again
     // (a second open would be a second queue that nobody reads).
     if (auto claim = UplinkClaim::load(plan_.paths.network_claim()); claim && *claim)
