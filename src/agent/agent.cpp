@@ -302,8 +302,15 @@ void Agent::qmp(const sv::Qmp &command)
                        if (!reply) {
                            if (name != "quit") // QEMU may close the socket before answering
                                log::get("qmp")->warn("{} failed: {}", name, reply.error().message);
-                           answer(control_error(fmt::format("QEMU did not carry out {}: {}", name,
-                                                            reply.error().message)));
+                           // Unanswered is not undone: the command is in QEMU's socket and a
+                           // stopped QEMU carries it out when it runs again.
+                           bool unanswered = reply.error().message.find("got no answer") != std::string::npos;
+                           answer(control_error(
+                               unanswered ? fmt::format("QEMU did not answer {} in time ({}); it may still carry it "
+                                                        "out once it runs again: see `rescuevm status`",
+                                                        name, reply.error().message)
+                                          : fmt::format("QEMU did not carry out {}: {}", name,
+                                                        reply.error().message)));
                            return;
                        }
                        answer(control_ok(done.empty() ? name + " done" : done));

@@ -63,7 +63,7 @@ uplink_is_guests "agent killed"
 rv_pass "agent SIGKILLed: QEMU $qemu_pid runs on, rvtap0 stays, up0 stays bare, the guest answers on 203.0.113.10"
 
 # --- 2: a new agent re-attaches -----------------------------------------------------------------
-[[ -z $(ip -n "$SUP_SRV" -j route show default) ]] || sup_fail "setup: the host has a default route while the VM owns the uplink"
+[[ $(ip -n "$SUP_SRV" -j route show default | jq length) == 0 ]] || sup_fail "setup: the host has a default route while the VM owns the uplink"
 sup_agent_start
 sup_wait_status vm.state running 60 || sup_fail "the new agent does not show the VM running"
 [[ $(sup_status vm.qemu_pid) == "$qemu_pid" ]] || sup_fail "the new agent runs QEMU $(sup_status vm.qemu_pid), not $qemu_pid"

@@ -258,14 +258,17 @@ PY
   rv_fail "the notify listener did not bind $SUP_NOTIFY_SOCKET"
 }
 
-# sup_watchdog_gap FROM_SECONDS: the longest time in seconds between two WATCHDOG=1 messages
-# (and from the last one to now) since monotonic time FROM_SECONDS, e.g. "2.01".
+# sup_watchdog_gap FROM [TO]: the longest time in seconds between two WATCHDOG=1 messages
+# (and from FROM to the first, from the last to TO) between monotonic times FROM and TO
+# (default now), e.g. "2.01".
 sup_watchdog_gap() {
-  python3 - "$SUP_NOTIFY_LOG" "$1" <<'PY'
+  python3 - "$SUP_NOTIFY_LOG" "$1" "${2:-}" <<'PY'
 import sys, time
 since = float(sys.argv[2])
-beats = [float(l.split()[0]) for l in open(sys.argv[1]) if "WATCHDOG=1" in l and float(l.split()[0]) >= since]
-points = [since] + beats + [time.monotonic()]
+until = float(sys.argv[3]) if sys.argv[3] else time.monotonic()
+beats = [float(l.split()[0]) for l in open(sys.argv[1])
+         if "WATCHDOG=1" in l and since <= float(l.split()[0]) <= until]
+points = [since] + beats + [until]
 print("%.2f" % max(b - a for a, b in zip(points, points[1:])))
 PY
 }
