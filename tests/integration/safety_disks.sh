@@ -82,17 +82,24 @@ umount "$mnt"
 rv_pass "partition mounted after vm stop: vm start refused: $VM_OUT"
 
 # --- 4: a QEMU we do not know holds the disk ----------------------------------------------------
-qemu-system-x86_64 -machine none -nodefaults -display none -S \
-  -drive "file=$SUP_DISK,format=raw,if=none,id=foreign" 2>"$SUP_TMP/foreign.log" &
+# A paused VM with the disk on a virtio-blk device: QEMU opens it read-write (without a device
+# using it, QEMU would only open it read-only, which is harmless).
+qemu-system-x86_64 -machine q35 -accel tcg -nodefaults -display none -S \
+  -drive "file=$SUP_DISK,format=raw,if=none,id=foreign" -device virtio-blk-pci,drive=foreign 2>"$SUP_TMP/foreign.log" &
 foreign=$!
 rv_cleanup_kill "$foreign"
-for ((i = 0; i < 100; i++)); do
-  held=0
-  for f in /proc/"$foreign"/fd/*; do [[ $(readlink "$f" 2>/dev/null) == "$SUP_DISK" ]] && held=1; done
+held=0
+for ((i = 0; i < 100 && !held; i++)); do
+  for f in /proc/"$foreign"/fd/*; do
+    [[ $(readlink "$f" 2>/dev/null) == "$SUP_DISK" ]] || continue
+    # O_RDWR in the fd's flags (octal, last digit 2)
+    [[ $(awk '/^flags:/ { print $2 }' "/proc/$foreign/fdinfo/${f##*/}" 2>/dev/null) == *2 ]] && held=1
+  done
   ((held)) && break
   sup_alive "$foreign" || sup_fail "the foreign QEMU did not start: $(cat "$SUP_TMP/foreign.log")"
   sleep 0.1   # bounded wait for QEMU to open the disk
 done
+((held)) || sup_fail "the foreign QEMU $foreign did not open $SUP_DISK read-write: the test proves nothing"
 vm_cmd start
 [[ $VM_RC == 1 && $VM_OUT == *"pid $foreign"* ]] || sup_fail "vm start with QEMU $foreign holding the disk: want a refusal naming pid $foreign, got $VM_RC: $VM_OUT"
 no_qemu_of_ours "foreign QEMU"
