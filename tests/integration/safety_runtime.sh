@@ -15,9 +15,10 @@
 #      (setpriv): run and plan exit 3 naming the owner; the directory's mode and owner, the
 #      planted file and what it points at are unchanged (run in an empty network namespace);
 #      a root-owned but world-writable (1777) runtime_dir: refused, not chmodded;
-#   4. log.console = "../tmp/x", "/etc/passwd", "/dev/loopN": refused (exit 2) with a line
-#      naming log.console; nothing written there; also through rescuevm.log.console= on the
-#      kernel command line;
+#   4. log.console = "../tmp/x", "/etc/passwd": refused (exit 2) with a line naming log.console,
+#      also through rescuevm.log.console= on the kernel command line; "/dev/loopN" (a device
+#      name, so the configuration takes it): run says it cannot write the log there, it is not a
+#      terminal; nothing is written to any of them;
 #   5. a FIFO as --config and as --kernel-cmdline: refused at once (exit 2, "not a regular
 #      file"), no hang;
 #   6. plan and run both refuse (exit 3, the same check FAILED) a runtime_dir whose sockets
@@ -124,7 +125,7 @@ victim_sum=$(rv_sha256 "$victim")
 passwd_sum=$(rv_sha256 /etc/passwd)
 dotdot=/tmp/rvtest-console-$$
 rv_cleanup_add rm -f "$dotdot"
-for console in "../tmp/rvtest-console-$$" /etc/passwd "$victim"; do
+for console in "../tmp/rvtest-console-$$" /etc/passwd; do
   sed "s|^\[paths\]|[log]\nconsole = \"$console\"\n\n[paths]|" "$SUP_CONF" >"$SUP_TMP/console.toml"
   rc=0
   out=$(timeout 60 "$RESCUEVM" --config "$SUP_TMP/console.toml" --kernel-cmdline "$SUP_CMDLINE" run 2>&1) || rc=$?
@@ -136,10 +137,18 @@ for console in "../tmp/rvtest-console-$$" /etc/passwd "$victim"; do
   out=$(timeout 60 "$RESCUEVM" --config "$SUP_CONF" --kernel-cmdline "$SUP_TMP/console.cmdline" run 2>&1) || rc=$?
   [[ $rc == 2 && $out == *"log.console"* ]] || sup_fail "rescuevm.log.console=$console: want exit 2, got $rc: $out"
 done
+# A device name under /dev passes the configuration; at run the agent finds it is no terminal and
+# does not write to it. (vm.cpus = 1024 makes this run stop at its plan, exit 3.)
+sed "s|^\[paths\]|[log]\nconsole = \"$victim\"\n\n[paths]|; s|^cpus = .*|cpus = 1024|" "$SUP_CONF" >"$SUP_TMP/console.toml"
+rc=0
+out=$(timeout 60 "$RESCUEVM" --config "$SUP_TMP/console.toml" --kernel-cmdline "$SUP_CMDLINE" run 2>&1) || rc=$?
+[[ $rc == 3 && $out == *"cannot write the log to console $victim: not a character device"* ]] \
+  || sup_fail "log.console = \"$victim\": want the console refused with a line (and exit 3 from vm.cpus), got $rc: $out"
+rv_log "log.console = \"$victim\": $(grep -o 'cannot write the log to console.*' <<<"$out")"
 [[ ! -e $dotdot && $(rv_sha256 /etc/passwd) == "$passwd_sum" && $(rv_sha256 "$victim") == "$victim_sum" ]] \
   || sup_fail "a refused log.console was written to"
 [[ -z $(sup_qemu_pids) ]] || sup_fail "a refused configuration started QEMU"
-rv_pass "log.console ../tmp/x, /etc/passwd, $victim (TOML and kernel command line): exit 2 with a clear line, nothing written"
+rv_pass "log.console ../tmp/x and /etc/passwd (TOML and kernel command line): exit 2 with a clear line; $victim: refused at run (not a terminal) with a line; nothing written to any of them"
 
 # --- 5: FIFOs --------------------------------------------------------------------------------------
 mkfifo "$SUP_TMP/config.fifo" "$SUP_TMP/cmdline.fifo"
