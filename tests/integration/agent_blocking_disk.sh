@@ -13,7 +13,8 @@
 # (rvtest.reboots=1 rvtest.reboot_delay=15), which makes the agent read the disks' signatures.
 # Asserted, with ntfs-3g stopped:
 #   - a direct read of the disk really hangs (a dd stays in the kernel);
-#   - the guest's reboot is logged ("guest restarted itself");
+#   - the guest's reboot is logged ("guest restarted itself"), and one of the agent's threads then
+#     waits on the disk (its signature read, in the Worker);
 #   - `rescuevm status` answers 5 times, each within 1 s;
 #   - no gap of 3 s or more between WATCHDOG=1 messages;
 # then after SIGCONT the guest boots again and the agent stops with 0.
@@ -61,7 +62,16 @@ sup_alive "$dd_pid" || { kill -CONT "$ntfs_pid"; sup_fail "a read of $slow did n
 rv_log "a direct read of $slow hangs (dd $dd_pid: $(cut -d' ' -f3 "/proc/$dd_pid/stat") state)"
 
 rv_wait_for 'guest restarted itself' "$SUP_AGENT_LOG" 60 || { kill -CONT "$ntfs_pid"; sup_fail "the guest's reboot was not handled"; }
-rv_log "agent threads: $(for t in /proc/"$SUP_AGENT_PID"/task/*; do cut -d' ' -f3 "$t/stat"; done | sort | uniq -c | tr '\n' ' ')"
+# The reboot makes the agent read the disks' signatures: one of its threads must now wait on the disk.
+agent_blocked=0
+for ((i = 0; i < 50 && !agent_blocked; i++)); do
+  for t in /proc/"$SUP_AGENT_PID"/task/*; do
+    [[ $(cut -d' ' -f3 "$t/stat" 2>/dev/null) == D ]] && agent_blocked=1
+  done
+  ((agent_blocked)) || sleep 0.1   # bounded wait for the worker to reach the disk
+done
+((agent_blocked)) || { kill -CONT "$ntfs_pid"; sup_fail "no thread of the agent waits on the disk: its signature read did not hang, nothing proven"; }
+rv_log "agent threads (state): $(for t in /proc/"$SUP_AGENT_PID"/task/*; do cut -d' ' -f3 "$t/stat"; done | sort | uniq -c | tr '\n' ' ')"
 worst=0
 for _ in 1 2 3 4 5; do
   t0=$(date +%s%N)
@@ -78,7 +88,7 @@ stalled=$(python3 -c "import time; print('%.1f' % (time.monotonic() - $t_stop))"
 sup_alive "$dd_pid" || { kill -CONT "$ntfs_pid"; sup_fail "the disk stopped hanging during the test ($stalled s): nothing proven"; }
 kill -CONT "$ntfs_pid"
 python3 -c "import sys; sys.exit(0 if float('$gap') < 3.0 else 1)" || sup_fail "WATCHDOG=1 stopped for $gap s while the disk hung"
-rv_pass "disk $slow hanging for $stalled s: the guest's reboot was logged, status answered 5 times (worst $worst ms, VM $state), WATCHDOG=1 longest gap $gap s"
+rv_pass "disk $slow hanging for $stalled s: the guest's reboot was logged, an agent thread waited on the disk, status answered 5 times (worst $worst ms, VM $state), WATCHDOG=1 longest gap $gap s"
 
 wait "$dd_pid" || true
 sup_wait_boots 2 || sup_fail "the guest did not boot again once the disk answered"
