@@ -50,7 +50,10 @@ std::uint64_t json_u64(const nlohmann::json &j, const char *key)
 Agent::Agent(const Plan &plan, EventLoop &loop, std::optional<Takeover> takeover)
     : plan_(plan), loop_(loop), takeover_(std::move(takeover)),
       control_(loop, [this](std::uint64_t c, const ControlRequest &r) { on_control(c, r); }), notifier_(loop),
-      worker_(loop), started_(std::chrono::steady_clock::now())
+      worker_(loop),
+      boot_watch_(loop, plan.paths, plan.firmware.kind, plan.boot.image,
+                  [this](const std::string &message) { feed(sv::BootFailed{message}); }),
+      started_(std::chrono::steady_clock::now())
 {
     session_uuid_ = fresh_instance_uuid().value_or("00000000-0000-4000-8000-000000000000");
     for (const DiskInfo *d : plan_.passed())
@@ -484,6 +487,7 @@ void Agent::housekeeping()
 
 void Agent::qemu_exited(const std::string &how)
 {
+    boot_watch_.stop();
     qemu_.reset();
     remove_qemu_record(plan_.paths);
     feed(sv::QemuExited{how});
@@ -519,6 +523,8 @@ void Agent::qmp_event(const QmpEvent &e)
     bool guest = data.contains("guest") && data["guest"].is_boolean() && data["guest"].get<bool>();
     std::string reason = json_text(data, "reason");
     if (e.name == "RESET") {
+        if (!plan_.boot.direct_kernel)
+            boot_watch_.boot_started();
         feed(sv::GuestReset{reason, guest});
     } else if (e.name == "SHUTDOWN") {
         feed(sv::GuestShutdown{reason, guest});
@@ -533,6 +539,9 @@ void Agent::qmp_event(const QmpEvent &e)
         }
         feed(p);
     } else if (e.name == "RESUME") {
+        // QEMU says RESUME before it answers `cont`: the firmware starts now.
+        if (!plan_.boot.direct_kernel && state_.vm == sv::VmState::starting)
+            boot_watch_.boot_started();
         feed(sv::GuestResumed{});
     } else if (e.name == "BLOCK_IO_ERROR") {
         std::string node = json_text(data, "node-name");

@@ -126,6 +126,7 @@ StatusReport Agent::status_report() const
     s.qemu_starts = state_.qemu_starts;
     s.qmp_answering = state_.qmp_answering;
     s.pause_reason = state_.pause_reason;
+    s.boot_problem = state_.boot_problem;
     s.last_event = state_.last_event;
     s.last_event_age_s = state_.last_event.empty() ? 0 : (now_ms() - state_.last_event_ms) / 1000;
     for (const DiskInfo *d : plan_.passed())

@@ -2,6 +2,7 @@
 // QmpClient implementation: line framing, greeting/negotiation, id matching, deadlines, teardown.
 #include "rescuevm/agent/qmp_client.h"
 
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/log.h"
 
 #include <fcntl.h>
@@ -22,11 +23,6 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr milliseconds kMaxRetryDelay{200};
-
-std::string errno_text(int err)
-{
-    return std::strerror(err);
-}
 
 std::string duration_text(milliseconds d)
 {

@@ -3,6 +3,7 @@
 #include "rescuevm/agent/session_files.h"
 
 #include "rescuevm/configdrive/config_drive_iso.h"
+#include "rescuevm/core/config_drive.h"
 #include "rescuevm/host/admin_password.h"
 #include "rescuevm/sys/files.h"
 #include "rescuevm/sys/process.h"
@@ -38,17 +39,6 @@ std::string sibling_tool(const std::string &qemu, const std::string &tool)
     return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
 }
 
-bool plausible_uuid(const std::string &uuid)
-{
-    if (uuid.size() != 36)
-        return false;
-    for (std::size_t i = 0; i < uuid.size(); ++i) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? uuid[i] != '-' : !std::isxdigit(static_cast<unsigned char>(uuid[i])))
-            return false;
-    }
-    return true;
-}
 
 } // namespace
 
@@ -145,7 +135,7 @@ Result<std::optional<QemuRecord>> load_qemu_record(const RuntimePaths &paths)
         return bad("no valid start_time");
     r.start_time = j["start_time"].get<std::uint64_t>();
     if (!j.contains("session_uuid") || !j["session_uuid"].is_string() ||
-        !plausible_uuid(j["session_uuid"].get<std::string>()))
+        !is_uuid(j["session_uuid"].get<std::string>()))
         return bad("no valid session_uuid");
     r.session_uuid = j["session_uuid"].get<std::string>();
     if (j.contains("boots") && j["boots"].is_number_unsigned() && j["boots"].get<std::uint64_t>() < 1'000'000)

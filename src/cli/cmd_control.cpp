@@ -27,6 +27,9 @@ void print_status(const nlohmann::json &s)
     std::cout << fmt::format("VM:       {}, QEMU pid {}, {} boot(s), {} guest reboot(s), {} crash(es)\n",
                              vm.value("state", "?"), vm.value("qemu_pid", 0), vm.value("boots", 0),
                              vm.value("reboots", 0), vm.value("panics", 0));
+    for (const char *key : {"pause_reason", "boot_problem"})
+        if (vm.contains(key) && vm[key].is_string() && !vm[key].get<std::string>().empty())
+            std::cout << fmt::format("problem:  {}\n", vm[key].get<std::string>());
     if (!vm.value("last_event", "").empty())
         std::cout << fmt::format("last:     {} ({} s ago)\n", vm.value("last_event", ""), vm.value("last_event_age_s", 0));
     for (const auto &d : s["disks"])

@@ -25,8 +25,44 @@ void settle_udev()
         return; // no udev daemon (initramfs without udev, containers): nothing to wait for
     SpawnOptions options;
     options.argv = {"udevadm", "settle", "--timeout=30"};
-    if (auto r = run_to_completion(options, 35s); !r)
+    auto r = run_to_completion(options, 35s);
+    if (!r)
         log::get("agent")->warn("udevadm settle: {}, ignoring", r.error().message);
+    else if (!r->ok())
+        log::get("agent")->warn("udevadm settle did not finish within 30 s ({}): some disks may not be listed yet; "
+                                "going on",
+                                r->status.describe());
+}
+
+// Early in boot /dev/kvm may not exist yet (the kvm module loads with coldplug): a CPU
+// with VT-x/AMD-V gets its module loaded and a bounded wait before the kvm check.
+void wait_for_kvm(const Config &config)
+{
+    if (config.vm.accel != Accel::kvm || ::access("/dev/kvm", F_OK) == 0)
+        return;
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line, module;
+    while (std::getline(cpuinfo, line) && module.empty()) {
+        if (!line.starts_with("flags"))
+            continue;
+        if (line.find(" vmx") != std::string::npos)
+            module = "kvm_intel";
+        else if (line.find(" svm") != std::string::npos)
+            module = "kvm_amd";
+        break;
+    }
+    if (module.empty())
+        return; // no virtualisation in the CPU: the kvm check says so
+    auto log = log::get("agent");
+    log->info("/dev/kvm is not there yet: loading {} and waiting up to 30 s", module);
+    SpawnOptions modprobe;
+    modprobe.argv = {"modprobe", module};
+    if (auto r = run_to_completion(modprobe, 10s); !r || !r->ok())
+        log->warn("modprobe {} failed ({}), waiting anyway", module, r ? r->output : r.error().message);
+    for (int i = 0; i < 120 && ::access("/dev/kvm", F_OK) != 0; ++i)
+        ::usleep(250'000); // before the event loop exists: a bounded wait at start
+    if (::access("/dev/kvm", F_OK) != 0)
+        log->warn("/dev/kvm did not appear within 30 s");
 }
 
 // A QEMU of this runtime_dir found by its command line (its QMP socket), for when
@@ -146,6 +182,7 @@ int cmd_run(const CliOptions &, const Config &config)
     }
 
     settle_udev();
+    wait_for_kvm(config);
     std::optional<Takeover> takeover = live_vm(paths);
     if (!takeover && config.network.mode == NetworkMode::macvtap)
         release_stale_claim(paths);

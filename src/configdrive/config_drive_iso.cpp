@@ -121,17 +121,6 @@ std::string last_lines(const std::string &text, std::size_t count)
     return out;
 }
 
-bool plausible_uuid(const std::string &uuid)
-{
-    if (uuid.size() != 36)
-        return false;
-    for (std::size_t i = 0; i < uuid.size(); ++i) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? uuid[i] != '-' : !std::isxdigit(static_cast<unsigned char>(uuid[i])))
-            return false;
-    }
-    return true;
-}
 
 } // namespace
 
@@ -150,7 +139,7 @@ Result<std::string> fresh_instance_uuid(const std::string &source)
     std::string uuid(buffer.data(), static_cast<std::size_t>(n));
     while (!uuid.empty() && (uuid.back() == '\n' || uuid.back() == ' '))
         uuid.pop_back();
-    if (!plausible_uuid(uuid))
+    if (!is_uuid(uuid))
         return fail(fmt::format("config drive: {} gave \"{}\", which is not a UUID", source, uuid));
     return uuid;
 }
@@ -158,7 +147,7 @@ Result<std::string> fresh_instance_uuid(const std::string &source)
 Result<std::string> build_config_drive(const ConfigDriveInput &input, const std::string &runtime_dir,
                                        const ConfigDriveOptions &options)
 {
-    if (!plausible_uuid(input.instance_uuid))
+    if (!is_uuid(input.instance_uuid))
         return fail(fmt::format("config drive: instance uuid \"{}\" is not a UUID: take a fresh one from "
                                 "/proc/sys/kernel/random/uuid",
                                 input.instance_uuid));

@@ -2,6 +2,7 @@
 // EventLoop implementation: epoll, one timerfd for all timers, one signalfd per watch_signals().
 #include "rescuevm/sys/event_loop.h"
 
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/log.h"
 
 #include <sys/signalfd.h>
@@ -13,15 +14,6 @@
 #include <string>
 
 namespace rescuevm {
-
-namespace {
-
-std::string errno_text(int err)
-{
-    return std::strerror(err);
-}
-
-} // namespace
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create()
 {

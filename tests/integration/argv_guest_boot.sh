@@ -8,7 +8,8 @@
 # with the marker "RVARGV-<loop name>" at byte offset 1 MiB. A config file selects exactly
 # those two (disks.match), boots the test guest directly (vm.kernel/initrd/append, TCG, BIOS,
 # 512 MiB, 2 CPUs, no display, no network) with paths.runtime_dir in the temp dir.
-# `rescuevm plan --json` must exit 0; its qemu.argv is run as it is. The session files the
+# `rescuevm plan --json` must exit 0; its qemu.argv is run as it is, with each disk open on the
+# fd its -add-fd names (the agent passes its O_EXCL fds there). The session files the
 # plan names but `plan` does not create are made here: the empty config-2.iso in runtime_dir
 # (`rescuevm run` will make the real one itself). QMP (qmp.py): negotiate, cont, wait for
 # SHUTDOWN guest-shutdown (the guest powers off after reporting), query-status "shutdown"
@@ -148,8 +149,17 @@ EOF
     || rv_fail "$label: xorriso failed: $(cat "$dir/xorriso.log")"
 
   rv_log "$label: booting the plan's argv (${#argv[@]} words, disks on $bus)"
+  local fds=() w
+  for w in "${argv[@]}"; do
+    if [[ $w =~ ^fd=([0-9]+),set=[0-9]+,opaque=(/dev/[^,]+)$ ]]; then
+      eval "exec ${BASH_REMATCH[1]}<>\"${BASH_REMATCH[2]}\""
+      fds+=("${BASH_REMATCH[1]}")
+    fi
+  done
+  ((${#fds[@]} == 2)) || rv_fail "$label: want an -add-fd for each of the 2 disks, found ${#fds[@]}"
   "${argv[@]}" >"$dir/qemu.out" 2>"$dir/qemu.err" &
   local pid=$!
+  for w in "${fds[@]}"; do eval "exec $w>&-"; done
   rv_cleanup_add "kill -9 $pid; wait $pid"
   rc=0
   rv_qmp --timeout "$BOOT_TIMEOUT" "$run/qmp.sock" cont \

@@ -6,19 +6,22 @@
 #
 # For each golden file (one argv word per line, as render_qemu_argv() produced it) the
 # placeholders are replaced by real things made in a temp dir, and nothing else is changed:
-#   filename=/dev/sdX, /dev/nvmeXnY   -> a loop device with the logical sector size the golden
-#                                        gives that disk (losetup --sector-size)
+#   -add-fd fd=N,...,opaque=/dev/sdX  -> fd N open on a loop device with the logical sector size
+#                                        the golden gives that disk (losetup --sector-size)
 #   /srv/rescuevm/windows-rescue.qcow2 -> a small qcow2 made with qemu-img
-#   /run/rescuevm/...                  -> a per-golden run dir: overlay.qcow2 (qemu-img create
-#                                        -b image), uefi-vars.fd (copy of the VARS template that
-#                                        matches the golden's OVMF code file), config-2.iso
-#                                        (xorriso), the console log and the QMP/VNC sockets
+#   /run/rescuevm/...                  -> a per-golden run dir whose session files (overlay.qcow2
+#                                        over the image, the UEFI vars copy, config-2.iso) are made
+#                                        by the agent's own code (session_driver: plan_vm() on the
+#                                        same golden case, then prepare_session_files()), which
+#                                        also prints its argv for these paths: it must be the
+#                                        golden's, word for word
 #   -kernel / -initrd values           -> the test guest's files (tests/guest/build-guest.sh)
 #   tap ... fd=3                       -> a real passthru macvtap fd: QEMU runs inside a network
 #                                        namespace holding a veth and a macvtap on it, started
 #                                        with 3<>/dev/tapN
 # Changes this machine forces, each made only when needed and logged:
-#   - no usable /dev/kvm: "-accel kvm" becomes "-accel tcg", the "-cpu host,hv-..." word becomes
+#   - always (RV_GOLDEN_KVM=1 keeps KVM where it works; a /dev/kvm that opens can still fail
+#     at the first vCPU, as on these machines): "-accel kvm" becomes "-accel tcg", the "-cpu host,hv-..." word becomes
 #     "-cpu max" and "-rtc base=localtime" is dropped. The Hyper-V flags fail under TCG; which
 #     flags the KVM argv carries is checked by the unit test (tests/unit/test_qemu_argv.cpp),
 #     not here.
@@ -30,13 +33,15 @@
 # Each QEMU starts paused (-S, from the golden). Over QMP (qmp.py) the test asserts:
 # query-status is "prelaunch" and not running; query-block lists every disk the golden
 # attaches, by device id: disk0 on the "overlay" node whose file is the overlay and whose
-# backing file is the image, disk1..N on their diskN-file nodes with the right loop device,
-# read-write; the config drive read-only on the ISO; then "cont" gives "running", and "quit"
-# makes QEMU exit 0 with nothing on stderr. Everything is removed at exit, also on failure.
+# backing file is the image, disk1..N on their diskN-file nodes opening /dev/fdset/N,
+# read-write, and query-fdsets shows fd set N holding the right loop device; the config
+# drive read-only on the ISO; then "cont" gives "running", and "quit" makes QEMU exit 0 with
+# nothing on stderr. Everything is removed at exit, also on failure.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 rv_require qemu-system-x86_64 qemu-img losetup python3 xorriso ip sha256sum
+: "${SESSION_DRIVER:?SESSION_DRIVER must point at the session_driver test program (meson sets it)}"
 
 goldens=("$RV_SOURCE_ROOT"/tests/unit/golden/*.argv)
 [[ -e ${goldens[0]} ]] || rv_fail "no golden argv files in $RV_SOURCE_ROOT/tests/unit/golden"
@@ -47,19 +52,14 @@ guest_kernel=$(rv_guest_kernel)
 guest_initrd=$RV_GUEST_DIR/initramfs.cpio.gz
 
 kvm_usable=0
-if [[ -r /dev/kvm && -w /dev/kvm ]]; then kvm_usable=1; fi
+if [[ ${RV_GOLDEN_KVM:-0} == 1 && -r /dev/kvm && -w /dev/kvm ]]; then kvm_usable=1; fi
 vhost_usable=0
 if [[ -c /dev/vhost-net ]]; then vhost_usable=1; fi
 host_mem_mib=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) / 1024))
 
-# Shared inputs: the rescue image and the config drive (the same for every golden).
+# The shared input: the rescue image (every golden opens it read-only).
 image=$tmp/windows-rescue.qcow2
 qemu-img create -q -f qcow2 "$image" 64M || rv_fail "qemu-img could not create $image"
-mkdir -p "$tmp/cd/openstack/latest"
-echo '{"uuid": "3b1c9a52-7f0e-4d2b-9c61-2a5e8f4d7b10"}' >"$tmp/cd/openstack/latest/meta_data.json"
-iso_master=$tmp/config-2.iso
-xorriso -as mkisofs -quiet -V config-2 -J -R -o "$iso_master" "$tmp/cd" 2>"$tmp/xorriso.log" \
-  || rv_fail "xorriso failed: $(cat "$tmp/xorriso.log")"
 image_sha=$(rv_sha256 "$image")
 
 # macvtap_tap NS MAC: a veth (one end carrying MAC, as the server's uplink would) and a
@@ -84,8 +84,9 @@ macvtap_tap() {
   echo "$dev"
 }
 
-# check_qmp QMP_OUTPUT EXPECT_FILE: asserts the replies of "query-status query-block cont
-# query-status quit" (ids qmp.py-1..5). EXPECT_FILE lines: "ID NODE FILE RO [BACKING]".
+# check_qmp QMP_OUTPUT EXPECT_FILE: asserts the replies of "query-status query-block
+# query-fdsets cont query-status quit" (ids qmp.py-1..6). EXPECT_FILE lines:
+# "ID NODE FILE RO [BACKING|-] [FDSET_DEVICE]".
 check_qmp() {
   python3 - "$1" "$2" <<'EOF'
 import json, re, sys
@@ -103,6 +104,7 @@ st = reply(1, "query-status before cont")
 if st["status"] not in ("prelaunch", "paused") or st["running"]:
     sys.exit(f"QEMU was not started paused: query-status says {st}")
 blocks = reply(2, "query-block")
+fdsets = {f["fdset-id"]: [fd.get("opaque") for fd in f.get("fds", [])] for f in reply(3, "query-fdsets")}
 def qdev_id(entry):
     # virtio-blk shows as /machine/peripheral/ID/virtio-backend, other devices as ID.
     q = entry.get("qdev", "")
@@ -126,18 +128,22 @@ for line in open(sys.argv[2]):
         sys.exit(f"device {dev_id} opens {ins.get('file')}, want {path}")
     if str(ins.get("ro")).lower() != ro:
         sys.exit(f"device {dev_id} has ro={ins.get('ro')}, want {ro}")
-    if len(f) > 4:
+    if len(f) > 4 and f[4] != "-":
         backing = ins.get("image", {}).get("backing-image", {}).get("filename")
         if backing != f[4]:
             sys.exit(f"device {dev_id}: backing file {backing}, want {f[4]}")
+    if len(f) > 5:
+        fdset = int(path.rsplit("/", 1)[1])
+        if fdsets.get(fdset) != [f[5]]:
+            sys.exit(f"device {dev_id}: fd set {fdset} holds {fdsets.get(fdset)}, want [{f[5]}]")
 disks = {i for i in seen if re.fullmatch(r"disk[0-9]+", i)}
 if disks != {i for i in want_ids if re.fullmatch(r"disk[0-9]+", i)}:
     sys.exit(f"query-block lists disks {sorted(disks)}, the golden attaches {sorted(want_ids)}")
-reply(3, "cont")
-st = reply(4, "query-status after cont")
+reply(4, "cont")
+st = reply(5, "query-status after cont")
 if st["status"] != "running":
     sys.exit(f"after cont QEMU is {st['status']}, not running")
-reply(5, "quit")
+reply(6, "quit")
 print(f"{len(want_ids)} drives as expected")
 EOF
 }
@@ -151,11 +157,15 @@ for golden in "${goldens[@]}"; do
   [[ ${words[0]} == qemu-system-x86_64 ]] || rv_fail "$name: argv[0] is '${words[0]}', want qemu-system-x86_64"
   printf '%s\n' "${words[@]}" | grep -qx -- -S || rv_fail "$name: the golden argv has no -S"
 
-  # Pass 1: which loop devices the golden needs, and their logical sector sizes.
-  declare -A node_dev=() node_lbs=() dev_loop=()
+  # Pass 1: which loop devices the golden needs (its -add-fd fd sets), their sector sizes.
+  declare -A node_dev=() node_lbs=() dev_loop=() set_fd=() set_dev=()
   for w in "${words[@]}"; do
-    if [[ $w =~ ^driver=host_device,node-name=([^,]+),filename=(/dev/[^,]+), ]]; then
-      node_dev[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+    if [[ $w =~ ^fd=([0-9]+),set=([0-9]+),opaque=(/dev/[^,]+)$ ]]; then
+      set_fd[${BASH_REMATCH[2]}]=${BASH_REMATCH[1]}
+      set_dev[${BASH_REMATCH[2]}]=${BASH_REMATCH[3]}
+    fi
+    if [[ $w =~ ^driver=host_device,node-name=([^,]+),filename=/dev/fdset/([0-9]+), ]]; then
+      node_dev[${BASH_REMATCH[1]}]=${set_dev[${BASH_REMATCH[2]}]:?fd set ${BASH_REMATCH[2]} has no -add-fd before it}
     fi
     if [[ $w =~ drive=([^,]+),.*logical_block_size=([0-9]+) ]]; then
       node_lbs[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
@@ -166,9 +176,16 @@ for golden in "${goldens[@]}"; do
     dev_loop[${node_dev[$node]}]=$(rv_loop_disk 32M "$lbs")
   done
 
-  # Per-golden session files.
-  qemu-img create -q -f qcow2 -F qcow2 -b "$image" "$run/overlay.qcow2"
-  cp "$iso_master" "$run/config-2.iso"
+  # The session files, by the agent's own code; its argv for these paths is the golden's.
+  "$SESSION_DRIVER" prepare "$name" "$run" "$image" "$guest_kernel" "$guest_initrd" >"$run/agent.argv" \
+    2>"$run/driver.err" || rv_fail "$name: session_driver failed: $(cat "$run/driver.err")"
+  for f in overlay.qcow2 config-2.iso; do
+    [[ -f $run/$f ]] || grep -q -- "-kernel" "$golden" || rv_fail "$name: the agent's preparation made no $f"
+  done
+  expected_argv=$(sed -e "s|/run/rescuevm/|$run/|g" -e "s|/srv/rescuevm/windows-rescue.qcow2|$image|g" \
+    -e "s|^/boot/vmlinuz-test\$|$guest_kernel|" -e "s|^/var/lib/rescuevm/initramfs.cpio.gz\$|$guest_initrd|" "$golden")
+  [[ $expected_argv == "$(cat "$run/agent.argv")" ]] \
+    || rv_fail "$name: the agent's argv for these paths is not the golden's: $(diff <(echo "$expected_argv") "$run/agent.argv" | head -10)"
 
   # Pass 2: substitute placeholders; apply only the changes this machine forces.
   args=()
@@ -196,15 +213,11 @@ for golden in "${goldens[@]}"; do
     fi
     w=${w//\/run\/rescuevm\//$run/}
     w=${w//\/srv\/rescuevm\/windows-rescue.qcow2/$image}
-    if [[ $w =~ filename=(/dev/[^,]+), ]]; then
-      w=${w/filename=${BASH_REMATCH[1]},/filename=${dev_loop[${BASH_REMATCH[1]}]},}
+    if [[ $w =~ ^fd=[0-9]+,set=[0-9]+,opaque=(/dev/[^,]+)$ ]]; then
+      w=${w/opaque=${BASH_REMATCH[1]}/opaque=${dev_loop[${BASH_REMATCH[1]}]}}
     fi
     if [[ $w =~ ^driver=file,node-name=firmware-code,filename=([^,]+), ]]; then
-      code=${BASH_REMATCH[1]}
-      vars_template=${code/OVMF_CODE/OVMF_VARS}
-      vars_template=${vars_template/.secboot/}
-      [[ -f $code && -f $vars_template ]] || rv_fail "$name: OVMF files $code / $vars_template missing (package ovmf)"
-      cp "$vars_template" "$run/uefi-vars.fd"
+      [[ -f $run/uefi-vars.fd ]] || rv_fail "$name: the agent's preparation made no uefi-vars.fd"
     fi
     if [[ $w =~ ^tap,.*fd=3 ]]; then
       if [[ $vhost_usable == 0 && $w == *vhost=on* ]]; then
@@ -241,7 +254,8 @@ for golden in "${goldens[@]}"; do
       else
         dev=${node_dev[$node]:-}
         [[ -n $dev ]] || rv_fail "$name: device $id uses node $node, which is not a host_device"
-        echo "$id $node ${dev_loop[$dev]} false" >>"$expect"
+        set=${id#disk}
+        echo "$id $node /dev/fdset/$set false - ${dev_loop[$dev]}" >>"$expect"
       fi
     elif [[ $w =~ ^ide-cd,id=config-drive,.*drive=config-drive ]]; then
       echo "config-drive config-drive $run/config-2.iso true" >>"$expect"
@@ -250,15 +264,20 @@ for golden in "${goldens[@]}"; do
   (($(grep -c '^disk' "$expect") >= 1)) || rv_fail "$name: found no disk devices in the golden"
 
   rv_log "$name: $(grep -c '^disk' "$expect") disk(s)${tap_dev:+, macvtap $tap_dev}${notes[*]:+; changed: ${notes[*]}}"
+  # The disks on the fds the golden names (-add-fd), as the agent passes its O_EXCL fds.
+  for set in "${!set_fd[@]}"; do
+    eval "exec ${set_fd[$set]}<>\"\${dev_loop[\${set_dev[$set]}]}\""
+  done
   if [[ -n $tap_dev ]]; then
     "${wrap[@]}" "${args[@]}" >"$run/qemu.out" 2>"$run/qemu.err" 3<>"$tap_dev" &
   else
     "${args[@]}" >"$run/qemu.out" 2>"$run/qemu.err" &
   fi
   pid=$!
+  for set in "${!set_fd[@]}"; do eval "exec ${set_fd[$set]}>&-"; done
   rv_cleanup_add "kill -9 $pid; wait $pid"
   rc=0
-  rv_qmp --timeout 90 "$run/qmp.sock" query-status query-block cont query-status quit >"$run/qmp.out" 2>"$run/qmp.err" || rc=$?
+  rv_qmp --timeout 90 "$run/qmp.sock" query-status query-block query-fdsets cont query-status quit >"$run/qmp.out" 2>"$run/qmp.err" || rc=$?
   if ((rc != 0)); then
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

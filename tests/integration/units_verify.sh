@@ -6,12 +6,16 @@ set -euo pipefail
 : "${SOURCE_ROOT:?set by meson}"
 : "${RESCUEVM:?set by meson}"
 units=$SOURCE_ROOT/units
-unit=$units/rescuevm.service
 
 fail() { echo "FAIL: units_verify: $*" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# The unit is a template (units/meson.build fills in the build's sbindir);
+# checked here as the Debian package configures it (prefix /usr).
+sed 's|@sbindir@|/usr/sbin|g' "$SOURCE_ROOT/units/rescuevm.service.in" >"$tmp/rescuevm.service.usr"
+unit=$tmp/rescuevm.service.usr
 
 # 1. systemd-analyze verify. ExecStart= must name an existing executable: when
 # rescuevm is not installed, verify a copy that points at the built binary.

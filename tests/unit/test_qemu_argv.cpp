@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Golden tests of render_qemu_argv(): a plan in, the exact argv out (tests/unit/golden/*.argv).
-#include "plan_fixtures.h"
+#include "golden_cases.h"
 
 #include "rescuevm/core/qemu_argv.h"
 
@@ -63,74 +63,29 @@ std::vector<std::string> render(const Plan &plan, const Session &s)
 
 } // namespace
 
-TEST_CASE("golden: UEFI, KVM, two virtio-blk disks, macvtap, config drive")
+TEST_CASE("golden: every case of golden_cases.h renders its golden argv")
 {
-    Config c = config();
-    Plan p = plan_vm(server(), c);
-    REQUIRE(p.ready());
-    check_golden("uefi_kvm_virtio_2disks", render(p, session(p)));
+    for (const auto &g : golden_cases()) {
+        CAPTURE(g.name);
+        Plan p = plan_vm(g.host, g.config);
+        REQUIRE_MESSAGE(p.ready(), g.name << " is not a ready plan");
+        check_golden(g.name, render(p, session(p)));
+    }
 }
 
-TEST_CASE("golden: SeaBIOS, KVM, NVMe with a serial derived from the WWN")
+TEST_CASE("golden cases: TCG carries no Hyper-V flag; a serial's comma is doubled")
 {
-    Config c = config();
-    c.vm.firmware = Firmware::bios;
-    c.disks.bus = DiskBus::nvme;
-    c.network.mode = NetworkMode::none;
-    HostFacts h = server();
-    h.disks = {disk("nvme0n1", 1000, 512, 512, ""), disk("nvme1n1", 1000, 512, 512, "S4EWNX0R123456-VERY-LONG-SERIAL")};
-    h.disks[0].wwn = "eui.0025388b71b2c3d4e5f60718293a4b5c";
-    Plan p = plan_vm(h, c);
-    check_golden("bios_kvm_nvme", render(p, session(p)));
-}
-
-TEST_CASE("golden: TCG, 4Kn disk on virtio-blk, no hv flags, direct kernel boot")
-{
-    Config c = config();
-    c.vm.accel = Accel::tcg;
-    c.vm.firmware = Firmware::bios;
-    c.vm.kernel = "/boot/vmlinuz-test";
-    c.vm.initrd = "/var/lib/rescuevm/initramfs.cpio.gz";
-    c.vm.append = "console=ttyS0 quiet rvtest.reboots=1,2";
-    c.vm.display = Display::none;
-    c.network.mode = NetworkMode::none;
-    HostFacts h = server();
-    h.kvm_usable = false;
-    h.io_uring = false;
-    h.disks = {disk("sda", 100, 4096, 4096, "4KN-DISK-0001")};
-    Plan p = plan_vm(h, c);
-    auto argv = render(p, session(p));
-    for (const auto &w : argv)
-        CHECK(w.find("hv-") == std::string::npos);
-    check_golden("tcg_4kn_kernel", argv);
-}
-
-TEST_CASE("golden: virtio-scsi with a 36-byte serial limit and e1000e NIC")
-{
-    Config c = config();
-    c.disks.bus = DiskBus::virtio_scsi;
-    c.network.model = NicModel::e1000e;
-    HostFacts h = server();
-    h.disks = {disk("sda", 100, 512, 4096, "SEAGATE-ST4000NM0035-1V4107-ZC1ABCDEFGHIJ")};
-    Plan p = plan_vm(h, c);
-    check_golden("uefi_kvm_virtio_scsi", render(p, session(p)));
-}
-
-TEST_CASE("golden: SATA with 512e disks, a serial with a comma")
-{
-    Config c = config();
-    c.disks.bus = DiskBus::sata;
-    c.network.mode = NetworkMode::none;
-    HostFacts h = server();
-    h.disks = {disk("sda", 100, 512, 4096, "WD,COMMA")};
-    for (int i = 0; i < 5; ++i)
-        h.disks.push_back(disk(std::string("sd") + char('b' + i), 10, 512, 512, "S" + std::to_string(i)));
-    Plan p = plan_vm(h, c);
-    auto argv = render(p, session(p));
-    CHECK(std::find(argv.begin(), argv.end(),
-                    std::string("ide-hd,id=disk1,bus=ide.2,drive=disk1-file,logical_block_size=512,physical_block_size=4096,"
-                    "serial=WD,,COMMA")) != argv.end());
-    check_golden("uefi_kvm_sata_comma", argv);
+    for (const auto &g : golden_cases()) {
+        Plan p = plan_vm(g.host, g.config);
+        auto argv = render(p, session(p));
+        if (g.name == "tcg_4kn_kernel")
+            for (const auto &w : argv)
+                CHECK(w.find("hv-") == std::string::npos);
+        if (g.name == "uefi_kvm_sata_comma")
+            CHECK(std::find(argv.begin(), argv.end(),
+                            std::string("ide-hd,id=disk1,bus=ide.2,drive=disk1-file,logical_block_size=512,"
+                                        "physical_block_size=4096,serial=WD,,COMMA")) != argv.end());
+    }
 }
 
 TEST_CASE("SATA refuses a 4Kn disk, naming it")

@@ -466,3 +466,21 @@ TEST_CASE("QMP that stops answering is logged once, and again when it answers")
     CHECK(logs(transition(a.state, QmpUnresponsive{"x"}, params(), 2'000).actions).empty());
     CHECK(logs(transition(a.state, QmpRestored{}, params(), 3'000).actions).find("again") != std::string::npos);
 }
+
+TEST_CASE("an image that does not boot is shown, kept up, and stopped without waiting for ACPI")
+{
+    Step failed = transition(in(VmState::running), BootFailed{"the rescue image at vm.image does not boot under UEFI"},
+                             params(), 1'000);
+    CHECK(failed.state.vm == VmState::running);
+    CHECK(failed.state.boot_problem.find("does not boot") != std::string::npos);
+    CHECK(logs(failed.actions).find("stays up") != std::string::npos);
+    CHECK(logs(transition(failed.state, BootFailed{"again"}, params(), 2'000).actions).empty()); // said once
+    Step stop = transition(failed.state, StopRequested{}, params(), 3'000);
+    CHECK(stop.state.vm == VmState::stopping);
+    CHECK(words(stop.actions) == "qmp:quit timer:quit-deadline=15000");
+    Step vmstop = transition(failed.state, Control{"stop"}, params(), 3'000);
+    CHECK(words(vmstop.actions) == "qmp:quit timer:quit-deadline=15000 reply:ok");
+    // A new boot (a guest or our own reset) clears it.
+    CHECK(transition(failed.state, GuestReset{"guest-reset", true}, params(), 9'000).state.boot_problem.empty());
+    CHECK(transition(failed.state, Control{"reset"}, params(), 9'000).state.boot_problem.empty());
+}

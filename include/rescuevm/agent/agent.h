@@ -2,6 +2,7 @@
 // The agent: the executor of the supervisor policy. Events in (QEMU, QMP, signals, timers, the control socket), actions out.
 #pragma once
 
+#include "rescuevm/agent/boot_watch.h"
 #include "rescuevm/agent/control.h"
 #include "rescuevm/agent/qemu_instance.h"
 #include "rescuevm/agent/session_files.h"
@@ -82,6 +83,7 @@ private:
     ControlServer control_;
     SystemdNotifier notifier_;
     Worker worker_;
+    BootWatch boot_watch_;
     std::chrono::steady_clock::time_point started_;
 
     std::unique_ptr<QemuInstance> qemu_;

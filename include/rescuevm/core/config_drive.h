@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace rescuevm {
 
@@ -24,6 +25,9 @@ struct ConfigDriveInput {
     const Secret *admin_password = nullptr; // not owned; nullptr: no password set
     NetworkFacts network;                   // found == false: the guest gets no network
 };
+
+// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex digits): the shape of an instance or VM uuid.
+bool is_uuid(std::string_view text);
 
 // openstack/latest/meta_data.json without the password: uuid, name,
 // meta.admin_username; never hostname (a rename costs Windows a reboot).

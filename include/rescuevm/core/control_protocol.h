@@ -43,6 +43,7 @@ struct StatusReport {
     unsigned boots = 0, reboots = 0, panics = 0, qemu_starts = 0;
     bool qmp_answering = true;
     std::string pause_reason;
+    std::string boot_problem; // the firmware found nothing to boot
     std::string last_event;
     std::int64_t last_event_age_s = 0;
     std::vector<StatusDisk> disks;

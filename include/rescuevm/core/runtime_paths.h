@@ -18,6 +18,8 @@ struct RuntimePaths {
     std::string guest_console() const { return dir + "/guest-console.log"; }
     std::string guest_agent_socket() const { return dir + "/guest-agent.sock"; }
     std::string qemu_log() const { return dir + "/qemu.log"; }
+    // The firmware's debug port 0x402 (SeaBIOS writes its boot messages there).
+    std::string firmware_log() const { return dir + "/firmware.log"; }
     std::string overlay() const { return dir + "/overlay.qcow2"; }
     std::string uefi_vars() const { return dir + "/uefi-vars.fd"; }
     std::string config_drive() const { return dir + "/config-2.iso"; }

@@ -64,6 +64,7 @@ struct State {
     std::int64_t last_panic_ms = -1'000'000'000;
     std::int64_t qemu_started_ms = 0;
     std::string pause_reason;        // why the VM is paused or refused, in words
+    std::string boot_problem;        // the firmware found nothing to boot (this boot), in words
     std::string last_event;          // in words, for `status`
     std::int64_t last_event_ms = 0;
 };
@@ -84,6 +85,7 @@ struct GuestPanicked {
     std::uint64_t code = 0;                             // arg1: the STOP code
     std::uint64_t params[4] = {};                       // arg2..arg5
 };
+struct BootFailed { std::string message; };            // the firmware says the image does not boot
 struct QemuExited { std::string how; };                 // "exit status 1", "killed by signal 9"
 struct QmpLost {};                                      // the QMP connection dropped, QEMU alive
 struct QmpUnresponsive { std::string detail; };         // the health check got no answer in time
@@ -93,7 +95,7 @@ struct TimerFired { Timer timer; };
 struct Control { std::string action; };                 // vm start|stop|powerdown|reset|resume
 
 using Event = std::variant<SessionStarted, Reattached, StartPrepared, StartRefused, SpawnFailed, QmpReady,
-                           GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, QemuExited, QmpLost,
+                           GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, BootFailed, QemuExited, QmpLost,
                            QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control>;
 
 // What the executor must do, in order.

@@ -5,6 +5,8 @@
 #include "config_drive_network.h"
 
 #include <fmt/format.h>
+
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 namespace rescuevm {
@@ -92,6 +94,18 @@ nlohmann::json network_data_json(const NetworkFacts &facts)
     for (const auto &server : net.dns)
         services.push_back({{"type", "dns"}, {"address", server}});
     return {{"links", links}, {"networks", networks}, {"services", services}};
+}
+
+bool is_uuid(std::string_view uuid)
+{
+    if (uuid.size() != 36)
+        return false;
+    for (std::size_t i = 0; i < uuid.size(); ++i) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? uuid[i] != '-' : !std::isxdigit(static_cast<unsigned char>(uuid[i])))
+            return false;
+    }
+    return true;
 }
 
 } // namespace rescuevm

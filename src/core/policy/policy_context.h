@@ -68,6 +68,7 @@ void on_guest_reset(Ctx &c, const GuestReset &e);
 void on_guest_shutdown(Ctx &c, const GuestShutdown &e);
 void on_guest_panicked(Ctx &c, const GuestPanicked &e);
 void on_panic_backoff(Ctx &c);
+void on_boot_failed(Ctx &c, const BootFailed &e);
 // policy_control.cpp
 void on_control(Ctx &c, const Control &e);
 

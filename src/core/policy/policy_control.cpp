@@ -44,6 +44,14 @@ void power_down(Ctx &c, const std::string &action)
     if (c.s.vm != VmState::running)
         return c.reply(false, fmt::format("the VM is {}; nothing to {}", to_string(c.s.vm), action));
     c.s.off_requested = true;
+    if (!c.s.boot_problem.empty()) {
+        c.log(kInfo, fmt::format("vm {}: the image did not boot, no operating system can answer the ACPI button; "
+                                 "stopping QEMU now",
+                                 action));
+        c.quit_qemu();
+        c.set_state(VmState::stopping);
+        return c.reply(true, "the image did not boot: QEMU is being stopped");
+    }
     c.log(kInfo, fmt::format("asking the guest to power down ({}, through the control socket)", action));
     // `stop` insists after shutdown_timeout; `powerdown` leaves it to the guest.
     c.out.push_back(Qmp{"system_powerdown", true, "ACPI power button sent to the guest"});
@@ -58,6 +66,7 @@ void reset(Ctx &c)
         return c.reply(false, fmt::format("the VM is {}; nothing to reset", to_string(c.s.vm)));
     c.log(kWarning, "resetting the VM (reset button, asked through the control socket)");
     c.s.boots++;
+    c.s.boot_problem.clear();
     if (c.s.vm == VmState::paused) {
         c.out.push_back(CancelTimer{Timer::panic_backoff});
         c.s.panic_streak = 0;

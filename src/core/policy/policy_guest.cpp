@@ -50,6 +50,7 @@ void on_guest_reset(Ctx &c, const GuestReset &e)
     // Our own system_reset (restart policy, panic, `vm reset`) opens a burst too: SeaBIOS
     // follows it with guest-reset RESETs of its own, which are no guest reboot.
     c.s.last_reset_ms = c.now;
+    c.s.boot_problem.clear(); // a new boot: the firmware gets its chance again
 }
 
 void on_guest_shutdown(Ctx &c, const GuestShutdown &e)
@@ -111,6 +112,17 @@ void on_guest_panicked(Ctx &c, const GuestPanicked &e)
                               what, slot, delay.count() / 1000.0, c.s.panic_streak, c.p.max_quick_panics));
     c.out.push_back(StartTimer{Timer::panic_backoff, delay});
     c.set_state(VmState::paused);
+}
+
+void on_boot_failed(Ctx &c, const BootFailed &e)
+{
+    if ((c.s.vm != VmState::running && c.s.vm != VmState::starting) || !c.s.boot_problem.empty())
+        return;
+    c.s.boot_problem = e.message;
+    c.event("the rescue image does not boot");
+    c.log(kError, e.message + "; the VM stays up for an engineer to look at (`rescuevm vm screenshot`, VNC); "
+                              "`rescuevm vm stop` ends it at once");
+    c.out.push_back(Notify{"VM up, but the rescue image does not boot"});
 }
 
 void on_panic_backoff(Ctx &c)

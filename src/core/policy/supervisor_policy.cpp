@@ -213,6 +213,14 @@ void on_stop_requested(Ctx &c, const std::string &why)
     c.s.stop_requested = true;
     switch (c.s.vm) {
     case VmState::running:
+        if (!c.s.boot_problem.empty()) {
+            c.log(kInfo, fmt::format("{}: the guest has no operating system to answer the ACPI button (the image "
+                                     "did not boot); stopping QEMU now",
+                                     why));
+            c.quit_qemu();
+            c.set_state(VmState::stopping);
+            break;
+        }
         c.log(kInfo, fmt::format("{}: asking the guest to power down (ACPI power button), waiting up to {} s",
                                  why, c.p.shutdown_timeout.count() / 1000));
         c.begin_powerdown(c.p.shutdown_timeout);
@@ -335,6 +343,8 @@ Step transition(const State &state, const Event &event, const Params &params, st
                 on_guest_shutdown(c, e);
             } else if constexpr (std::is_same_v<E, GuestPanicked>) {
                 on_guest_panicked(c, e);
+            } else if constexpr (std::is_same_v<E, BootFailed>) {
+                on_boot_failed(c, e);
             } else if constexpr (std::is_same_v<E, QemuExited>) {
                 on_qemu_exited(c, e);
             } else if constexpr (std::is_same_v<E, QmpLost>) {

@@ -76,6 +76,16 @@ Result<void> add_firmware(Builder &b, const Plan &plan)
     return {};
 }
 
+// The firmware's debug port (0x402) into a file: SeaBIOS says there when nothing boots,
+// which the agent reads (boot_verdict.h); it is not on the screen a serial reader sees.
+Result<void> add_firmware_log(Builder &b, const Plan &plan)
+{
+    auto log = RESCUEVM_TRY(qemu_escape(plan.paths.firmware_log(), "firmware log path"));
+    b.add({"-chardev", fmt::format("file,id=firmware-log,path={},append=on", log), "-device",
+           "isa-debugcon,iobase=0x402,chardev=firmware-log"});
+    return {};
+}
+
 } // namespace
 } // namespace qemu_detail
 
@@ -116,6 +126,7 @@ Result<std::vector<std::string>> render_qemu_argv(const Plan &plan, const Sessio
     add_cpu(b, plan);
     add_memory(b, plan);
     RESCUEVM_TRY(add_firmware(b, plan));
+    RESCUEVM_TRY(add_firmware_log(b, plan));
     RESCUEVM_TRY(add_boot_disk(b, plan));
     RESCUEVM_TRY(add_server_disks(b, plan, session));
     RESCUEVM_TRY(add_config_drive(b, plan, session));

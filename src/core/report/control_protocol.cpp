@@ -102,6 +102,7 @@ nlohmann::json status_json(const StatusReport &s)
               {"qemu_starts", s.qemu_starts},
               {"qmp_answering", s.qmp_answering},
               {"pause_reason", s.pause_reason},
+              {"boot_problem", s.boot_problem},
               {"last_event", s.last_event},
               {"last_event_age_s", s.last_event_age_s}}},
             {"disks", disks},

@@ -14,8 +14,9 @@ rescuevm_test_kernel_version() {
 
 # rescuevm_build_initramfs CONFDIR OUTPUT KVER
 # Makes CONFDIR (initramfs.conf, modules list, the hook, the boot script) and
-# runs mkinitramfs with it. Uses $RESCUEVM as the agent binary and $SOURCE_ROOT
-# for the files under test. RESCUEVM_BOOT_COMMAND (default run) is the
+# runs mkinitramfs with it. Uses $RESCUEVM as the agent binary, the hook as the
+# build configured it ($BUILD_ROOT/initramfs/rescuevm) and $SOURCE_ROOT for the
+# other files under test. RESCUEVM_BOOT_COMMAND (default run) is the
 # subcommand the boot script starts.
 rescuevm_build_initramfs() {
   local conf=$1 out=$2 kver=$3
@@ -32,10 +33,10 @@ CONF
   # The stand-in rescue host's disks and NIC are virtio; kvm and macvtap come
   # from the hook itself.
   printf '%s\n' virtio_pci virtio_blk virtio_net >"$conf/modules"
-  install -m 0755 "$SOURCE_ROOT/initramfs/hooks/rescuevm" "$conf/hooks/rescuevm"
+  install -m 0755 "${BUILD_ROOT:?set by meson}/initramfs/rescuevm" "$conf/hooks/rescuevm"
   install -m 0755 "$SOURCE_ROOT/initramfs/scripts/init-premount/rescuevm" \
     "$conf/scripts/init-premount/rescuevm"
-  printf 'RESCUEVM_COMMAND=%s\n' "${RESCUEVM_BOOT_COMMAND:-run}" >"$conf/conf.d/rescuevm"
+  printf 'RESCUEVM_INITRAMFS=y\nRESCUEVM_COMMAND=%s\n' "${RESCUEVM_BOOT_COMMAND:-run}" >"$conf/conf.d/rescuevm"
   RESCUEVM_BINARY=$RESCUEVM \
     RESCUEVM_UDEV_RULES=$SOURCE_ROOT/units/61-rescuevm-hold-raid-members.rules \
     mkinitramfs -d "$conf" -o "$out" "$kver"
