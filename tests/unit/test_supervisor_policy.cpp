@@ -381,6 +381,21 @@ TEST_CASE("the first SIGTERM during vm powerdown/stop still gives the guest its 
     }
 }
 
+TEST_CASE("the first SIGTERM during the session limit's power-down waits for the guest; a second cuts it short")
+{
+    Params p = params();
+    p.max_session = Millis{60'000};
+    Step end = transition(in(VmState::running), TimerFired{Timer::session_end}, p, 60'000);
+    CHECK(end.state.vm == VmState::stopping);
+    CHECK(words(end.actions) == "qmp:system_powerdown timer:powerdown-deadline=120000");
+    Step first = transition(end.state, StopRequested{}, p, 61'000);
+    CHECK(first.state.vm == VmState::stopping);
+    CHECK(words(first.actions).empty());
+    CHECK(logs(first.actions).find("already powering down") != std::string::npos);
+    Step second = transition(first.state, StopRequested{}, p, 62'000);
+    CHECK(words(second.actions) == "cancel:powerdown-deadline qmp:quit timer:quit-deadline=15000");
+}
+
 TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick crashes stays paused")
 {
     Params p = params();

@@ -48,6 +48,7 @@ struct Params {
 struct State {
     VmState vm = VmState::off;
     bool stop_requested = false;     // SIGTERM/SIGINT or the session limit: the agent is ending
+    bool stop_signalled = false;     // a SIGTERM/SIGINT came (a second one cuts the guest's power-down short)
     bool off_requested = false;      // `vm stop`/`vm powerdown`: the VM goes off, the agent stays
     bool qemu_alive = false;         // a QEMU process exists (spawned or re-attached)
     bool guest_ran = false;          // the guest has run in this QEMU

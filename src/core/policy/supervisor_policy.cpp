@@ -193,7 +193,7 @@ void on_timer(Ctx &c, Timer t)
                                         (*c.p.max_session - *c.p.max_session / 2).count() / 1000));
         return;
     case Timer::session_end:
-        on_stop_requested(c, "session limit reached (supervisor.max_session)");
+        on_stop_requested(c, "session limit reached (supervisor.max_session)", false);
         return;
     }
 }
@@ -207,9 +207,12 @@ void begin_start(Ctx &c)
     c.set_state(VmState::starting);
 }
 
-void on_stop_requested(Ctx &c, const std::string &why)
+void on_stop_requested(Ctx &c, const std::string &why, bool signal)
 {
-    bool second = c.s.stop_requested;
+    // Only a second signal cuts a power-down short: the session limit's power-down is not a
+    // first SIGTERM (a host shutdown during it would cut Windows off mid-shutdown).
+    bool second = signal && c.s.stop_signalled;
+    c.s.stop_signalled = c.s.stop_signalled || signal;
     c.s.stop_requested = true;
     switch (c.s.vm) {
     case VmState::running:
@@ -253,6 +256,11 @@ void on_stop_requested(Ctx &c, const std::string &why)
                                      why, c.p.shutdown_timeout.count() / 1000));
             c.out.push_back(CancelTimer{Timer::powerdown_deadline});
             c.out.push_back(StartTimer{Timer::powerdown_deadline, c.p.shutdown_timeout});
+        } else if (signal) {
+            // The session limit's power-down is under way, with its deadline running.
+            c.log(kInfo, fmt::format("{}: the guest is already powering down; waiting for it (stop again to cut it "
+                                     "short)",
+                                     why));
         }
         break;
     case VmState::crashed_waiting:
@@ -360,7 +368,7 @@ Step transition(const State &state, const Event &event, const Params &params, st
                     c.log(kInfo, "QEMU answers on QMP again");
                 c.s.qmp_answering = true;
             } else if constexpr (std::is_same_v<E, StopRequested>) {
-                on_stop_requested(c, "stop requested (SIGTERM/SIGINT)");
+                on_stop_requested(c, "stop requested (SIGTERM/SIGINT)", true);
             } else if constexpr (std::is_same_v<E, TimerFired>) {
                 on_timer(c, e.timer);
             } else if constexpr (std::is_same_v<E, Control>) {
