@@ -9,8 +9,8 @@
 # (FUSE). SIGSTOP to the ntfs-3g process makes every read of that disk that misses the page
 # cache (the agent reads with O_DIRECT; the file's cache is dropped first) wait in the kernel
 # until SIGCONT, as a failing disk's SCSI retries do. The agent runs with NOTIFY_SOCKET and
-# WATCHDOG_USEC=4000000; the test guest reboots itself 15 s after its first boot
-# (rvtest.reboots=1 rvtest.reboot_delay=15), which makes the agent read the disks' signatures.
+# WATCHDOG_USEC=4000000; the test guest reboots itself 10 s after its first boot
+# (rvtest.reboots=1 rvtest.reboot_delay=10), which makes the agent read the disks' signatures.
 # Asserted, with ntfs-3g stopped:
 #   - a direct read of the disk really hangs (a dd stays in the kernel);
 #   - the guest's reboot is logged ("guest restarted itself"), and one of the agent's threads then
@@ -43,7 +43,7 @@ rv_log "slow disk $slow: a file on ntfs-3g (pid $ntfs_pid) over $ntfs_dev"
 
 SUP_NOTIFY=1
 SUP_MORE_DISKS=$slow
-sup_setup "rvtest.reboots=1 rvtest.reboot_delay=15 rvtest.final=wait"
+sup_setup "rvtest.reboots=1 rvtest.reboot_delay=10 rvtest.final=wait"
 sup_agent_start
 rv_cleanup_add "kill -CONT $ntfs_pid"  # first of all at exit: nothing may stay blocked
 sup_wait_boots 1 || sup_fail "the guest did not boot"

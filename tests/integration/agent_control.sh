@@ -23,14 +23,16 @@
 #     creating nothing;
 #   - rm -rf of runtime_dir: the control socket is back within 10 s with a log line, qemu.json
 #     too; QEMU and the guest untouched;
-#   - SIGTERM: the agent exits 0 and the server namespace has its addresses and routes back.
+#   - SIGTERM (the guest takes 300 s to power off: rvtest.acpi_delay), then a second SIGTERM:
+#     QEMU is quit before the guest finished, the agent exits 0 and the server namespace has
+#     its addresses and routes back.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/supervisor_lib.sh"
 
 sup_netns_setup
 before=$(sup_netns_snapshot "$SUP_SRV")
-sup_setup "rvtest.net=configdrive rvtest.ping_count=1 rvtest.screen=blue rvtest.heartbeat=2 rvtest.final=wait"
+sup_setup "rvtest.net=configdrive rvtest.ping_count=1 rvtest.screen=blue rvtest.heartbeat=2 rvtest.acpi_delay=300 rvtest.final=wait"
 sup_agent_start
 rv_wait_for '^RVTEST ping gw=203\.0\.113\.1 ok' "$SUP_CONSOLE" "$SUP_BOOT_TIMEOUT" || sup_fail "the guest did not reach the gateway"
 rv_wait_for '^RVTEST screen colour=0000ff' "$SUP_CONSOLE" 60 || sup_fail "the guest did not paint its screen"
@@ -198,6 +200,7 @@ rv_pass "5 vm resets each followed at once by EOF: 5 answers 'VM reset', 5 RESET
 # --- runtime_dir deleted -------------------------------------------------------------------------
 sup_wait_boots 2 || sup_fail "the guest did not boot after the resets"
 rv_wait_for_count 2 '^RVTEST ping gw=203\.0\.113\.1 ok' "$SUP_CONSOLE" "$SUP_BOOT_TIMEOUT" || sup_fail "the rebooted guest did not reach the gateway"
+rv_wait_for_count 2 '^RVTEST acpi-listen' "$SUP_CONSOLE" 60 || sup_fail "the rebooted guest does not watch the power button"
 rm -rf "$SUP_RT"
 t0=$SECONDS
 rv_wait_for 'the control socket .* was removed \(runtime directory deleted\?\): made it again' "$SUP_AGENT_LOG" 15 \
@@ -212,11 +215,26 @@ rv_wait_for '"pid"' "$SUP_RT/qemu.json" 10 || sup_fail "qemu.json was not writte
 uplink_is_guests "after rm -rf runtime_dir"
 rv_pass "rm -rf runtime_dir: control socket (0600) and qemu.json back within $took s with a log line; QEMU $qemu_pid and the uplink untouched"
 
-# --- stop: the uplink goes back ----------------------------------------------------------------
-sup_agent_stop
-[[ $SUP_AGENT_RC == 0 ]] || sup_fail "the agent exited $SUP_AGENT_RC on SIGTERM, want 0"
+# --- stop: two SIGTERMs cut the power-down short; the uplink goes back ------------------------
+# rm -rf took the guest console log away; QEMU still writes to it: read it through QEMU's fd.
+for f in /proc/"$qemu_pid"/fd/*; do
+  [[ $(readlink "$f") == "$SUP_CONSOLE (deleted)" ]] && SUP_CONSOLE=$f
+done
+[[ $SUP_CONSOLE == /proc/* ]] || sup_fail "QEMU $qemu_pid has no open guest console log"
+kill -TERM "$SUP_AGENT_PID"
+rv_wait_for '^RVTEST acpi-button' "$SUP_CONSOLE" 30 || sup_fail "the guest never saw the power button on SIGTERM"
+sup_alive "$qemu_pid" || sup_fail "QEMU $qemu_pid ended at once on the first SIGTERM"
+kill -TERM "$SUP_AGENT_PID"
+rc=0
+wait "$SUP_AGENT_PID" || rc=$?
+[[ $rc == 0 ]] || sup_fail "the agent exited $rc after two SIGTERMs, want 0"
+grep -a -q 'again: not waiting for the guest any longer; stopping QEMU' "$SUP_AGENT_LOG" \
+  || sup_fail "the second SIGTERM did not say it cuts the power-down short"
 ! sup_alive "$qemu_pid" || sup_fail "QEMU $qemu_pid still runs"
+(($(rv_count '^RVTEST acpi-powerdown' "$SUP_CONSOLE") == 0)) || sup_fail "the guest finished its power-down: nothing was cut short"
+(($(rv_count 'event SHUTDOWN .*"reason":"host-qmp-quit"' "$SUP_AGENT_LOG") == 1)) \
+  || sup_fail "QEMU was not quit by the agent after the second SIGTERM"
 after=$(sup_netns_snapshot "$SUP_SRV")
 [[ $after == "$before" ]] || sup_fail "the server namespace is not as before: $(diff <(echo "$before") <(echo "$after") || true)"
 sup_pings "$SUP_SRV" 203.0.113.1 || sup_fail "the server does not reach its gateway after the stop"
-rv_pass "SIGTERM: agent exit 0, QEMU gone, up0's address and routes back, the server reaches its gateway"
+rv_pass "SIGTERM (ACPI, the guest takes its time) then a second SIGTERM: QEMU quit before the guest finished, agent exit 0, up0's address and routes back, the server reaches its gateway"

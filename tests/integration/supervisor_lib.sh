@@ -25,7 +25,7 @@
 #
 # More helpers (below): sup_ctl (one raw request on the control socket), sup_netns_setup,
 # sup_pings, sup_netns_snapshot, sup_notify_listen, sup_qmp_fd / sup_cut_qmp (cut the agent's
-# QMP connection from outside with gdb), sup_image_magic.
+# QMP connection from outside with pidfd_getfd + shutdown), sup_image_magic.
 
 : "${RESCUEVM:?RESCUEVM must point at the rescuevm binary}"
 
@@ -305,16 +305,27 @@ for fd in os.listdir(f"/proc/{agent}/fd"):
 PY
 }
 
-# sup_cut_qmp QEMU_PID: shuts down the agent's QMP connection from outside (gdb calls
-# shutdown(2) on its fd inside the agent); echoes the fd. The agent sees the connection end
-# while QEMU lives on.
+# sup_cut_qmp QEMU_PID: shuts down the agent's QMP connection from outside (a copy of its fd
+# taken with pidfd_getfd(2), then shutdown(2) on it: the socket is the agent's own); echoes the
+# fd. The agent sees the connection end while QEMU lives on; it is never stopped.
 sup_cut_qmp() {
-  rv_require gdb ss
+  rv_require ss
   local fd
   fd=$(sup_qmp_fd "$1")
   [[ $fd =~ ^[0-9]+$ ]] || sup_fail "no QMP connection of agent $SUP_AGENT_PID to QEMU $1 found with ss -xp"
-  gdb -p "$SUP_AGENT_PID" -batch -nx -ex "call (int)shutdown($fd, 2)" >"$SUP_TMP/gdb.log" 2>&1 \
-    || sup_fail "gdb could not call shutdown($fd) in the agent: $(tail -5 "$SUP_TMP/gdb.log")"
+  python3 - "$SUP_AGENT_PID" "$fd" <<'PY' || sup_fail "could not shut down the agent's QMP fd $fd"
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_pidfd_getfd = 438
+pidfd = os.pidfd_open(int(sys.argv[1]))
+fd = libc.syscall(SYS_pidfd_getfd, pidfd, int(sys.argv[2]), 0)
+if fd < 0:
+    sys.exit("pidfd_getfd: " + os.strerror(ctypes.get_errno()))
+s = socket.socket(fileno=fd)
+if s.family != socket.AF_UNIX:
+    sys.exit(f"fd {sys.argv[2]} of the agent is not a unix socket")
+s.shutdown(socket.SHUT_RDWR)
+PY
   echo "$fd"
 }
 
