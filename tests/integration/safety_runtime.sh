@@ -74,6 +74,9 @@ takeover() { # takeover WHAT: SIGKILL the agent, start another, which must take 
 }
 takeover "qemu.json deleted" "rm -f $SUP_RT/qemu.json"
 takeover "qemu.json emptied" "truncate -s 0 $SUP_RT/qemu.json"
+# The guest rebooted on the vm reset above: let it listen for the power button again, or the
+# stop below waits out shutdown_timeout (2 min) for a guest that never saw the button.
+rv_wait_for_count 2 '^RVTEST acpi-listen' "$SUP_CONSOLE" "$SUP_BOOT_TIMEOUT" || sup_fail "the guest did not come back after the vm reset"
 n=$(rv_count 'found QEMU pid .* without a usable record' "$SUP_AGENT_LOG")
 ((n == 2)) || sup_fail "$n take-overs by command line logged, want 2"
 sup_agent_stop
