@@ -507,6 +507,7 @@ void Agent::qmp_ready()
     }
     if (!qmp_negotiated_once_) {
         qmp_negotiated_once_ = true;
+        set_overlay_threshold(); // before the policy's `cont`: commands run in order
         feed(sv::QmpReady{});
         return;
     }
@@ -550,22 +551,44 @@ void Agent::qmp_event(const QmpEvent &e)
         unsigned index = 0;
         if (std::sscanf(device.c_str(), "disk%u", &index) == 1 && index >= 1 && index <= plan_.passed().size())
             what = fmt::format("disk {} ({})", index, plan_.passed()[index - 1]->name);
-        else if (device.starts_with("overlay") || device.starts_with("image"))
-            what = "the rescue image's overlay in " + plan_.paths.dir;
+        bool boot_disk = device.starts_with("overlay") || device.starts_with("image") || device == "disk0";
         bool nospace = data.contains("nospace") && data["nospace"].is_boolean() && data["nospace"].get<bool>();
+        if (boot_disk)
+            what = plan_.boot.nbd && !nospace ? "the rescue image (disk 0, " + describe(plan_.boot.nbd_url) + ")"
+                                              : "the rescue image's overlay in " + plan_.paths.dir;
         std::string detail = fmt::format("I/O error {} {}{}{}", json_text(data, "operation"), what,
                                          nospace ? ": no space left" : "",
                                          reason.empty() ? "" : " (" + reason + ")");
         if (json_text(data, "action") == "stop")
-            feed(sv::GuestPaused{"io-error", detail});
+            feed(sv::GuestPaused{"io-error", detail, boot_disk, nospace});
         else
             log::get("qmp")->warn("{}; the guest was told", detail);
+    } else if (e.name == "BLOCK_WRITE_THRESHOLD") {
+        feed(sv::OverlayLimit{json_u64(data, "write-threshold") + json_u64(data, "amount-exceeded")});
     } else if (e.name == "STOP" && qemu_) {
         qemu_->command("query-status", nlohmann::json::object(), kQmpCommandDeadline, [this](Result<nlohmann::json> r) {
             if (r)
                 qmp_status(json_text(*r, "status"));
         });
     }
+}
+
+void Agent::set_overlay_threshold()
+{
+    if (plan_.boot.direct_kernel || plan_.boot.overlay_max == 0 || !qemu_)
+        return;
+    // On the overlay's file node: the event comes when a write would make the file bigger than the bound.
+    std::uint64_t bound = plan_.boot.overlay_max;
+    qemu_->command("block-set-write-threshold", {{"node-name", "overlay-file"}, {"write-threshold", bound}},
+                   kQmpCommandDeadline, [bound](Result<nlohmann::json> r) {
+                       if (r)
+                           log::get("qemu")->info("overlay bound set: the VM is paused when its overlay reaches {}",
+                                                  format_size(bound));
+                       else
+                           log::get("qemu")->warn("cannot set the overlay bound ({}): only the runtime directory's "
+                                                  "free space limits the VM's writes, ignoring",
+                                                  r.error().message);
+                   });
 }
 
 void Agent::qmp_lost()

@@ -70,6 +70,11 @@ Result<void> prepare_session_files(const Plan &plan)
         SpawnOptions create;
         create.argv = {sibling_tool(plan.qemu, "qemu-img"), "create", "-q", "-f", "qcow2", "-F",
                        plan.boot.image_format, "-b", plan.boot.image, paths.overlay()};
+        // Over NBD the overlay records no backing file: QEMU gets its backing only from the
+        // -blockdev graph (backing=image), so nothing ever connects to a URL written in a file.
+        if (plan.boot.nbd)
+            create.argv = {sibling_tool(plan.qemu, "qemu-img"), "create", "-q", "-f", "qcow2", paths.overlay(),
+                           std::to_string(plan.boot.image_size)};
         create.umask = 077;
         auto run = RESCUEVM_TRY(run_to_completion(create, 60s));
         if (!run.ok())

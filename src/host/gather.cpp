@@ -3,6 +3,7 @@
 #include "rescuevm/host/gather.h"
 
 #include "rescuevm/host/admin_password.h"
+#include "rescuevm/host/nbd_image.h"
 #include "rescuevm/host/network_facts.h"
 #include "rescuevm/host/probes.h"
 #include "rescuevm/sys/log.h"
@@ -85,8 +86,19 @@ HostFacts gather_host_facts(const Config &config, const HostRoots &roots)
 
     if (config.vm.firmware == Firmware::uefi)
         facts.firmware = find_uefi_firmware(config.paths.firmware_descriptors, config.vm.secure_boot);
-    facts.image = config.vm.kernel.empty() ? probe_image(config.vm.image, config.paths.qemu)
-                                           : probe_kernel(config.vm.kernel, config.vm.initrd);
+    if (!config.vm.kernel.empty()) {
+        facts.image = probe_kernel(config.vm.kernel, config.vm.initrd);
+    } else if (auto url = parse_nbd_url(config.vm.image); is_nbd_url(config.vm.image) && url) {
+        NbdImageQuery query;
+        query.image = config.vm.image;
+        query.url = *url;
+        query.tls_dir = config.vm.image_tls;
+        query.tls_hostname = config.vm.image_tls_hostname.empty() ? url->host : config.vm.image_tls_hostname;
+        query.qemu = config.paths.qemu;
+        facts.image = probe_nbd_image(query);
+    } else {
+        facts.image = probe_image(config.vm.image, config.paths.qemu);
+    }
 
     if (config.network.mode == NetworkMode::macvtap) {
         if (auto net = read_network_facts(network_options(config)))

@@ -153,7 +153,8 @@ standin_install_rescuevm() {
 # standin_meson_install BUILD_DIR DESTDIR: `meson install --destdir DESTDIR` of the (already
 # built) BUILD_DIR, laid out as with --prefix=/usr whatever BUILD_DIR's prefix is: a build
 # configured with the default /usr/local has its tree moved to DESTDIR/usr (nothing compiled
-# into rescuevm depends on the prefix; the unit names /usr/sbin/rescuevm).
+# into rescuevm depends on the prefix) and its unit replaced by the one meson configures for
+# --prefix=/usr (ExecStart=/usr/sbin/rescuevm; a configure-only build dir, nothing compiled).
 standin_meson_install() {
   local build=$1 dest=$2 prefix
   meson install -C "$build" --destdir "$dest" --no-rebuild --quiet >"$dest.log" 2>&1 \
@@ -167,7 +168,15 @@ print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
     if ! cp -a "$dest$prefix/." "$dest/usr/" || ! rm -rf "${dest:?}$prefix"; then
       rv_fail "moving $dest$prefix to $dest/usr failed"
     fi
-    rv_log "build $build has prefix $prefix: its install tree moved to /usr in $dest"
+    local usr_conf=$dest.prefix-usr unit=usr/lib/systemd/system/rescuevm.service
+    meson setup --prefix /usr "$usr_conf" "$RV_SOURCE_ROOT" >"$dest.prefix-usr.log" 2>&1 \
+      || rv_fail "meson setup --prefix /usr $usr_conf failed: $(tail -n 5 "$dest.prefix-usr.log")"
+    [[ -f $dest/$unit ]] || rv_fail "$build's install tree has no $prefix/lib/systemd/system/rescuevm.service"
+    cp "$usr_conf/units/rescuevm.service" "$dest/$unit"
+    rm -rf "$usr_conf"
+    grep -qx 'ExecStart=/usr/sbin/rescuevm run' "$dest/$unit" \
+      || rv_fail "the unit for --prefix=/usr says $(grep ^ExecStart= "$dest/$unit")"
+    rv_log "build $build has prefix $prefix: its install tree moved to /usr in $dest, unit configured for /usr"
   fi
 }
 

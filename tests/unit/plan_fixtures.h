@@ -36,7 +36,7 @@ inline HostFacts server()
     h.vhost_net = true;
     h.firmware = {true, "/usr/share/qemu/firmware/60-edk2-x86_64.json", "/usr/share/OVMF/OVMF_CODE_4M.fd",
                   "/usr/share/OVMF/OVMF_VARS_4M.fd", "raw", false, ""};
-    h.image = {true, "/srv/rescuevm/windows-rescue.qcow2", "qcow2", 40 * kGiB, "", ""};
+    h.image = {true, "/srv/rescuevm/windows-rescue.qcow2", "qcow2", 40 * kGiB, "", "", false, "", 0};
     h.network.found = true;
     h.network.uplink = "eno1";
     h.network.mac = "0c:c4:7a:12:34:56";
@@ -45,6 +45,7 @@ inline HostFacts server()
     h.network.addresses = {{"ipv4", "203.0.113.10", 32, "global"}};
     h.network.gateways = {"203.0.113.1"};
     h.disks = {disk("sdb", 2000, 512, 4096, "WD-WCC4E1234567"), disk("sda", 480, 512, 512, "S3Z8NB0K123456A")};
+    h.runtime_dir.free_bytes = 32 * kGiB; // a RAM disk of a 64 GiB host: auto overlay bound 8 GiB
     return h;
 }
 

@@ -179,7 +179,8 @@ TEST_CASE("image, firmware and network problems refuse the start with their mess
     HostFacts h = server();
     Config c = config();
     CHECK(plan_vm(h, c).ready());
-    h.image = {false, "/srv/x.qcow2", "", 0, "", "rescue image /srv/x.qcow2: No such file or directory: put it there"};
+    h.image = {false, "/srv/x.qcow2", "", 0, "", "rescue image /srv/x.qcow2: No such file or directory: put it there",
+               false, "", 0};
     CHECK(check(plan_vm(h, c), "image").message == h.image.problem);
     h = server();
     h.firmware = {};

@@ -499,3 +499,69 @@ TEST_CASE("an image that does not boot is shown, kept up, and stopped without wa
     CHECK(transition(failed.state, GuestReset{"guest-reset", true}, params(), 9'000).state.boot_problem.empty());
     CHECK(transition(failed.state, Control{"reset"}, params(), 9'000).state.boot_problem.empty());
 }
+
+TEST_CASE("an image server outage pauses the VM once, retries cont, and says when it runs again")
+{
+    Params p = params();
+    p.image_over_network = true;
+    GuestPaused outage{"io-error", "I/O error read the rescue image", true, false};
+    Step paused = transition(in(VmState::running), outage, p, 10'000);
+    CHECK(paused.state.vm == VmState::paused);
+    CHECK(paused.state.image_outage);
+    CHECK(words(paused.actions) == "cancel:image-settled timer:image-retry=5000");
+    CHECK(logs(paused.actions).find("resumes by itself") != std::string::npos);
+    // The retry: cont, and the next retry.
+    Step retry = transition(paused.state, TimerFired{Timer::image_retry}, p, 15'000);
+    CHECK(words(retry.actions) == "qmp:cont timer:image-retry=5000");
+    // cont ran the guest on trial; the server is still away: paused again, silently.
+    Step trial = transition(retry.state, GuestResumed{}, p, 15'010);
+    CHECK(trial.state.vm == VmState::running);
+    CHECK(words(trial.actions) == "timer:image-settled=3000");
+    CHECK(logs(trial.actions).empty());
+    Step again = transition(trial.state, outage, p, 15'020);
+    CHECK(again.state.vm == VmState::paused);
+    CHECK(logs(again.actions).empty());
+    CHECK(words(again.actions) == "cancel:image-settled timer:image-retry=5000");
+    // The server is back: the trial run lasts, and that is said once.
+    Step back = transition(transition(again.state, GuestResumed{}, p, 20'010).state,
+                           TimerFired{Timer::image_settled}, p, 23'010);
+    CHECK(back.state.vm == VmState::running);
+    CHECK_FALSE(back.state.image_outage);
+    CHECK(back.state.pause_reason.empty());
+    CHECK(words(back.actions) == "cancel:image-retry");
+    CHECK(logs(back.actions).find("answers again: the guest runs again after 10 s paused") != std::string::npos);
+    // A retry timer left over does nothing once the guest runs.
+    CHECK(words(transition(back.state, TimerFired{Timer::image_retry}, p, 25'000).actions).empty());
+}
+
+TEST_CASE("an I/O error on disk 0 is no image outage when the overlay is full or the image is local")
+{
+    Params nbd = params();
+    nbd.image_over_network = true;
+    Step full = transition(in(VmState::running), GuestPaused{"io-error", "I/O error write", true, true}, nbd, 1'000);
+    CHECK(full.state.vm == VmState::paused);
+    CHECK_FALSE(full.state.image_outage);
+    CHECK(full.state.pause_reason.find("runtime directory is full") != std::string::npos);
+    CHECK(words(full.actions).find("image-retry") == std::string::npos);
+    Step local = transition(in(VmState::running), GuestPaused{"io-error", "I/O error read", true, false}, params(),
+                            1'000);
+    CHECK(local.state.vm == VmState::paused);
+    CHECK_FALSE(local.state.image_outage);
+    CHECK(words(local.actions).empty());
+    // A passed disk's error on an NBD setup is not the image server either.
+    Step disk1 = transition(in(VmState::running), GuestPaused{"io-error", "I/O error disk 1", false, false}, nbd, 1'000);
+    CHECK_FALSE(disk1.state.image_outage);
+}
+
+TEST_CASE("the overlay bound pauses the running VM with a line; vm resume goes on without it")
+{
+    Params p = params();
+    p.overlay_max = 64ULL << 20;
+    Step limit = transition(in(VmState::running), OverlayLimit{(64ULL << 20) + 4096}, p, 1'000);
+    CHECK(limit.state.vm == VmState::paused);
+    CHECK(words(limit.actions) == "qmp:stop");
+    CHECK(logs(limit.actions).find("wrote 64 MiB to its disk 0, the most vm.overlay_max allows") != std::string::npos);
+    CHECK(words(transition(limit.state, Control{"resume"}, p, 2'000).actions) == "cancel:panic-backoff qmp:cont+reply");
+    // Not running (already paused, stopping): nothing.
+    CHECK(words(transition(in(VmState::stopping), OverlayLimit{1}, p, 1'000).actions).empty());
+}

@@ -70,6 +70,7 @@ private:
     StatusReport status_report() const;
 
     void reattach();
+    void set_overlay_threshold();
     void housekeeping();
     void watch_signals();
     std::vector<std::string> expected_disk_ids() const;

@@ -36,7 +36,13 @@ struct Config {
     } host;
 
     struct Vm {
+        // A file, or an NBD export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH.
         std::string image = "/srv/rescuevm/windows-rescue.qcow2";
+        std::string image_tls;           // NBD: directory with ca-cert.pem, client-cert.pem, client-key.pem
+        std::string image_tls_hostname;  // NBD: the name the server's certificate must carry ("": the URL's host)
+        bool image_unauthenticated = false; // NBD without TLS, only when the operator says so
+        // The most the overlay in runtime_dir may grow to; nullopt: auto (half of runtime_dir's free space, at most 8 GiB).
+        std::optional<std::uint64_t> overlay_max;
         std::string kernel;  // direct kernel boot (test guests) instead of image
         std::string initrd;
         std::string append;
@@ -109,6 +115,8 @@ Result<std::uint64_t> parse_size(const std::string &text);
 Result<std::chrono::seconds> parse_duration(const std::string &text);
 // "17.0 GiB" style rendering for messages.
 std::string format_gib(std::uint64_t bytes);
+// "64 MiB" below 1 GiB, else as format_gib: for sizes that may be small (the overlay's bound).
+std::string format_size(std::uint64_t bytes);
 
 // The texts a config is built from; the caller reads the files.
 struct ConfigTexts {

@@ -108,6 +108,9 @@ struct ImageFacts {
     std::uint64_t virtual_size = 0;
     std::string disk_id;          // partition-table id of the disk inside the image (qcow2 read through)
     std::string problem;          // what is wrong, as found ("" when usable)
+    bool nbd = false;             // served by an NBD server (vm.image is an nbd:// URL)
+    std::string transport;        // NBD: "TLS, server certificate checked for NAME" or "unauthenticated"
+    std::uint64_t probe_ms = 0;   // NBD: how long the probe took
 };
 
 // guest.admin_password_file as found: present, or why it cannot be used.

@@ -4,6 +4,7 @@
 
 #include "rescuevm/core/config.h"
 #include "rescuevm/core/host_facts.h"
+#include "rescuevm/core/image_source.h"
 #include "rescuevm/core/runtime_paths.h"
 #include "rescuevm/core/supervisor_policy.h"
 
@@ -56,6 +57,15 @@ struct BootPlan {
     std::string image_format;    // "qcow2" | "raw"
     std::uint64_t image_size = 0;
     std::string image_disk_id;   // the partition-table id of the disk inside the image
+    // NBD: the image is read from an image server (read-only), under the local overlay.
+    bool nbd = false;
+    NbdUrl nbd_url;
+    std::string tls_dir;         // "" : unauthenticated (vm.image_unauthenticated)
+    std::string tls_hostname;    // the name the server's certificate must carry
+    unsigned reconnect_delay_s = 0; // NBD: how long QEMU holds requests while it reconnects
+    // The most the overlay file may grow to (vm.overlay_max, or auto from runtime_dir's free space);
+    // the agent pauses the VM when it gets there (QMP write threshold on the overlay's file node).
+    std::uint64_t overlay_max = 0;
 };
 
 struct DiskBusPlan {

@@ -27,7 +27,7 @@ const char *to_string(VmState);
 
 // session_warn_half: the one warning of a session of 10 minutes or less, half way through it.
 enum class Timer { restart_backoff, panic_backoff, powerdown_deadline, quit_deadline, session_warn_1h,
-                   session_warn_10m, session_warn_half, session_end };
+                   session_warn_10m, session_warn_half, session_end, image_retry, image_settled };
 const char *to_string(Timer);
 
 struct Params {
@@ -43,6 +43,13 @@ struct Params {
     unsigned max_quick_panics = 5;      // guest crashes in a row before leaving it paused
     unsigned panic_screenshots = 5;     // screenshots kept: panic-1.ppm .. panic-5.ppm, reused in turn
     Millis quit_grace{15'000};          // after `quit`, SIGKILL if QEMU is still there
+    // The rescue image is read from an image server (NBD): a read or write error on disk 0 that is
+    // not "no space" is the server's outage; the paused VM is resumed (`cont`) every image_retry
+    // until it runs image_settle without pausing again.
+    bool image_over_network = false;
+    Millis image_retry{5000};
+    Millis image_settle{3000};
+    std::uint64_t overlay_max = 0;      // bytes the overlay may grow to (for messages)
 };
 
 struct State {
@@ -66,6 +73,9 @@ struct State {
     std::int64_t qemu_started_ms = 0;
     std::string pause_reason;        // why the VM is paused or refused, in words
     std::string boot_problem;        // the firmware found nothing to boot (this boot), in words
+    bool image_outage = false;       // paused (or resumed on trial) because the image server is unreachable
+    std::int64_t image_outage_ms = 0; // when that outage paused the VM
+    unsigned image_retries = 0;      // `cont` tries during it
     std::string last_event;          // in words, for `status`
     std::int64_t last_event_ms = 0;
 };
@@ -78,7 +88,13 @@ struct StartRefused { std::string why; };               // the checks before a s
 struct SpawnFailed { std::string why; };                // QEMU could not be started at all
 struct QmpReady {};                                     // negotiated; the guest is still stopped (-S)
 struct GuestResumed {};                                 // `cont` done or QMP RESUME: the guest runs
-struct GuestPaused { std::string status; std::string detail; }; // QMP STOP: run state ("io-error", ...)
+struct GuestPaused {                                    // QMP STOP: run state ("io-error", ...)
+    std::string status;
+    std::string detail;
+    bool boot_disk = false;                             // BLOCK_IO_ERROR on disk 0 (the image under its overlay)
+    bool nospace = false;                               // ... because the overlay's file system is full
+};
+struct OverlayLimit { std::uint64_t bytes = 0; };       // BLOCK_WRITE_THRESHOLD: the overlay reached overlay_max
 struct GuestReset { std::string reason; bool guest = true; };
 struct GuestShutdown { std::string reason; bool guest = true; };
 struct GuestPanicked {
@@ -97,7 +113,7 @@ struct Control { std::string action; };                 // vm start|stop|powerdo
 
 using Event = std::variant<SessionStarted, Reattached, StartPrepared, StartRefused, SpawnFailed, QmpReady,
                            GuestResumed, GuestPaused, GuestReset, GuestShutdown, GuestPanicked, BootFailed, QemuExited, QmpLost,
-                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control>;
+                           QmpUnresponsive, QmpRestored, StopRequested, TimerFired, Control, OverlayLimit>;
 
 // What the executor must do, in order.
 struct Log { int level; std::string message; };         // level: 0 info, 1 warning, 2 error

@@ -2,6 +2,8 @@
 // The table of every config key: its section, name, type and what values are possible.
 #include "config_values.h"
 
+#include "rescuevm/core/image_source.h"
+
 #include <algorithm>
 #include <cctype>
 #include <utility>
@@ -31,6 +33,44 @@ Result<std::string> want_path(const RawValue &v)
     if (s && !s->starts_with('/'))
         return fail(fmt::format("\"{}\" is not an absolute path", *s));
     return s;
+}
+
+Result<std::string> want_name(const RawValue &v, std::size_t max_len, std::string_view extra);
+
+// vm.image: an absolute path, or an NBD URL; empty when booting a kernel.
+Result<std::string> want_image(const RawValue &v)
+{
+    std::string s = RESCUEVM_TRY(want_string(v));
+    if (is_nbd_url(s)) {
+        RESCUEVM_TRY(parse_nbd_url(s));
+        return s;
+    }
+    if (s.empty() || s.starts_with('/'))
+        return s;
+    return fail(fmt::format("\"{}\" is neither an absolute path nor an NBD URL (nbd://HOST[:PORT]/EXPORT, "
+                            "nbd+unix:///EXPORT?socket=PATH)",
+                            s));
+}
+
+// A name the image server's certificate carries (DNS name or address); "" means the URL's host.
+Result<std::string> want_tls_hostname(const RawValue &v)
+{
+    if (is_word(v, ""))
+        return std::string();
+    return want_name(v, 253, "-.:");
+}
+
+// The overlay's bound: "auto" or a size of at least 16 MiB (a floor against typos such as "8M" for "8G").
+Result<std::optional<std::uint64_t>> want_overlay_max(const RawValue &v)
+{
+    if (is_word(v, "auto"))
+        return std::nullopt;
+    std::uint64_t size = RESCUEVM_TRY(want_size(v));
+    if (size < (16ULL << 20))
+        return fail(fmt::format("{} bytes: give at least \"16MiB\" (Windows writes gigabytes; a few MiB is a typo), "
+                                "or \"auto\"",
+                                size));
+    return size;
 }
 
 // Empty means "not used" (vm.kernel, vm.initrd; vm.image when booting a kernel).
@@ -167,7 +207,11 @@ using C = Config;
 const Key keys[] = {
     {"host", "min_memory", assign<&C::host, &C::Host::min_memory, want_size>},
 
-    {"vm", "image", assign<&C::vm, &C::Vm::image, want_optional_path>},
+    {"vm", "image", assign<&C::vm, &C::Vm::image, want_image>},
+    {"vm", "image_tls", assign<&C::vm, &C::Vm::image_tls, want_optional_path>},
+    {"vm", "image_tls_hostname", assign<&C::vm, &C::Vm::image_tls_hostname, want_tls_hostname>},
+    {"vm", "image_unauthenticated", assign<&C::vm, &C::Vm::image_unauthenticated, want_bool>},
+    {"vm", "overlay_max", assign<&C::vm, &C::Vm::overlay_max, want_overlay_max>},
     {"vm", "kernel", assign<&C::vm, &C::Vm::kernel, want_optional_path>},
     {"vm", "initrd", assign<&C::vm, &C::Vm::initrd, want_optional_path>},
     {"vm", "append", assign<&C::vm, &C::Vm::append, want_string>},
@@ -267,6 +311,30 @@ Result<void> validate_combination(const Config &c)
         return fail(where("vm.secure_boot") + "needs vm.firmware = \"uefi\" (it is \"bios\")");
     if (c.vm.kernel.empty() && c.vm.image.empty())
         return fail(where("vm.image") + "empty, and no vm.kernel either: the VM has nothing to boot");
+    bool nbd = c.vm.kernel.empty() && is_nbd_url(c.vm.image);
+    if (!nbd) {
+        std::pair<const char *, bool> given[] = {{"vm.image_tls", !c.vm.image_tls.empty()},
+                                                 {"vm.image_tls_hostname", !c.vm.image_tls_hostname.empty()},
+                                                 {"vm.image_unauthenticated", c.vm.image_unauthenticated}};
+        for (auto [key, set] : given)
+            if (set)
+                return fail(where(key) + (c.vm.kernel.empty() ? "only applies to an NBD vm.image (nbd://...)"
+                                                              : "only applies to an NBD vm.image, not to vm.kernel"));
+    } else {
+        auto url = parse_nbd_url(c.vm.image); // checked when vm.image was set
+        if (c.vm.image_tls.empty() && !c.vm.image_unauthenticated)
+            return fail(where("vm.image") + "an NBD image needs TLS: set vm.image_tls to a directory with " +
+                        kTlsCaFile + ", " + kTlsCertFile + " and " + kTlsKeyFile +
+                        ", or accept an unauthenticated image server with vm.image_unauthenticated = true");
+        if (!c.vm.image_tls.empty() && c.vm.image_unauthenticated)
+            return fail(where("vm.image_unauthenticated") + "true, but vm.image_tls is set too: choose one");
+        if (c.vm.image_unauthenticated && !c.vm.image_tls_hostname.empty())
+            return fail(where("vm.image_tls_hostname") + "needs vm.image_tls (no TLS, no certificate to check)");
+        if (url && url->unix_socket && !c.vm.image_tls.empty() && c.vm.image_tls_hostname.empty())
+            return fail(where("vm.image_tls_hostname") +
+                        "an nbd+unix:// URL has no host name to check the server's certificate against: "
+                        "set vm.image_tls_hostname to the name in it");
+    }
     if (c.vm.kernel.empty() && !c.vm.initrd.empty())
         return fail(where("vm.initrd") + "needs vm.kernel (direct kernel boot)");
     if (c.vm.kernel.empty() && !c.vm.append.empty())

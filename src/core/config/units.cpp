@@ -156,4 +156,11 @@ std::string format_gib(std::uint64_t bytes)
     return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / static_cast<double>(1ULL << 30));
 }
 
+std::string format_size(std::uint64_t bytes)
+{
+    if (bytes >= (1ULL << 30))
+        return format_gib(bytes);
+    return fmt::format("{} MiB", bytes >> 20);
+}
+
 } // namespace rescuevm

@@ -19,6 +19,8 @@ constexpr std::uint64_t kMinHostLeft = 2 * kGiB;  // below this the host itself 
 constexpr std::uint64_t kMinVmMemory = 128 * kMiB; // QEMU and firmware need this much to boot anything
 constexpr unsigned kMaxQ35Cpus = 288;              // QEMU 7.2's q35 machine: max_cpus
 constexpr std::size_t kMaxSocketPath = 107;        // sizeof(sockaddr_un::sun_path) - 1
+constexpr std::uint64_t kAutoOverlayCap = 8 * kGiB; // auto overlay bound: a RAM disk's share of a >16 GiB host
+constexpr std::uint64_t kMinOverlay = 64 * kMiB;    // Windows writes this much just booting (pagefile, logs)
 
 } // namespace
 
@@ -52,6 +54,17 @@ Check check_boot_source(const HostFacts &host, const Config &config)
     if (!img.found)
         return {"image", false,
                 img.problem.empty() ? fmt::format("{} {} not found", what, img.path) : img.problem};
+    if (!kernel && img.nbd && config.disks.bus == DiskBus::nvme)
+        return {"image", false,
+                fmt::format("rescue image {} is served over NBD, and QEMU's nvme device cannot pause the VM when the "
+                            "image server is unreachable (it has no rerror/werror): Windows would get I/O errors on "
+                            "C: and crash; set disks.bus = \"virtio-blk\", \"virtio-scsi\" or \"sata\"",
+                            img.path)};
+    if (!kernel && img.nbd)
+        return {"image", true,
+                fmt::format("rescue image {} ({}, {}) read over NBD ({}, answered in {} ms), read-only under a local "
+                            "overlay; an outage of the image server pauses the VM",
+                            img.path, img.format, format_size(img.virtual_size), img.transport, img.probe_ms)};
     if (!kernel)
         return {"image", true, fmt::format("rescue image {} ({}, {}), opened read-only under a throwaway overlay",
                                            img.path, img.format, format_gib(img.virtual_size))};
@@ -167,6 +180,39 @@ Check check_password(const HostFacts &host)
 Check check_runtime_dir(const HostFacts &host, const Config &config)
 {
     return runtime_dir_verdict(host.runtime_dir, config.paths.runtime_dir);
+}
+
+Check check_overlay(const HostFacts &host, const Config &config, std::uint64_t &overlay_max)
+{
+    if (!config.vm.kernel.empty())
+        return {"overlay", true, "direct kernel boot: no disk 0, no overlay"};
+    const std::string &dir = config.paths.runtime_dir;
+    std::uint64_t free = host.runtime_dir.free_bytes;
+    if (config.vm.overlay_max) {
+        overlay_max = *config.vm.overlay_max;
+        if (free < overlay_max)
+            return {"overlay", false,
+                    fmt::format("the file system of paths.runtime_dir {} has {} free, less than vm.overlay_max = {}: "
+                                "the VM could fill it (on a RAM disk: the host's memory); free space there, lower "
+                                "vm.overlay_max, or set it to \"auto\"",
+                                dir, format_size(free), format_size(overlay_max))};
+        return {"overlay", true,
+                fmt::format("the VM may write up to {} to its disk 0 (vm.overlay_max; the overlay in {}, {} free "
+                            "there); then it is paused",
+                            format_size(overlay_max), dir, format_size(free))};
+    }
+    // Auto: half of what is free leaves room for logs and screenshots; the cap bounds a RAM disk's use.
+    overlay_max = std::min(kAutoOverlayCap, free / 2 / kMiB * kMiB);
+    if (overlay_max < kMinOverlay)
+        return {"overlay", false,
+                fmt::format("the file system of paths.runtime_dir {} has only {} free: the VM's writes to its disk 0 "
+                            "need at least {} twice over (vm.overlay_max = \"auto\" takes half the free space); free "
+                            "space there or put paths.runtime_dir on a bigger file system",
+                            dir, format_size(free), format_size(kMinOverlay))};
+    return {"overlay", true,
+            fmt::format("the VM may write up to {} to its disk 0 (vm.overlay_max = \"auto\": half of the {} free in "
+                        "{}, at most {}); then it is paused",
+                        format_size(overlay_max), format_size(free), dir, format_gib(kAutoOverlayCap))};
 }
 
 } // namespace rescuevm::plan_detail

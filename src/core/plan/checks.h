@@ -17,6 +17,8 @@ Check check_vm_memory(const HostFacts &host, const Config &config, std::uint64_t
 Check check_vm_cpus(const HostFacts &host, const Config &config, unsigned vm_cpus);
 Check check_password(const HostFacts &host);
 Check check_runtime_dir(const HostFacts &host, const Config &config);
+// Decides the overlay's bound (vm.overlay_max or auto) as it checks runtime_dir has room for it.
+Check check_overlay(const HostFacts &host, const Config &config, std::uint64_t &overlay_max);
 // QEMU can take every value the plan puts on its command line.
 Check check_qemu_argv(const Plan &plan);
 

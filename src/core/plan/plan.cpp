@@ -14,6 +14,9 @@ namespace {
 using namespace plan_detail;
 
 constexpr unsigned kMaxAutoCpus = 64;
+// An image server outage shorter than this is invisible to the guest (its requests wait); a longer
+// one pauses the VM (rerror/werror=stop), and the agent resumes it once the server answers again.
+constexpr unsigned kNbdReconnectDelaySeconds = 10;
 
 // The uplink as the guest carries it, with the addressing decided.
 NetworkPlan plan_network(const HostFacts &host, const Config &config)
@@ -37,6 +40,16 @@ BootPlan plan_boot(const HostFacts &host, const Config &config)
     b.initrd = config.vm.initrd;
     b.append = config.vm.append;
     b.image = config.vm.image;
+    if (!b.direct_kernel && is_nbd_url(config.vm.image)) {
+        if (auto url = parse_nbd_url(config.vm.image)) {
+            b.nbd = true;
+            b.nbd_url = *url;
+            b.tls_dir = config.vm.image_tls;
+            if (!b.tls_dir.empty())
+                b.tls_hostname = config.vm.image_tls_hostname.empty() ? url->host : config.vm.image_tls_hostname;
+            b.reconnect_delay_s = kNbdReconnectDelaySeconds;
+        }
+    }
     if (!b.direct_kernel) {
         b.image_format = host.image.format;
         b.image_size = host.image.virtual_size;
@@ -51,6 +64,7 @@ supervisor::Params plan_supervision(const Config &config)
     p.restart_on_poweroff = config.supervisor.on_guest_poweroff == OnGuestPoweroff::restart;
     p.network = config.network.mode == NetworkMode::macvtap;
     p.shutdown_timeout = std::chrono::duration_cast<supervisor::Millis>(config.supervisor.shutdown_timeout);
+    p.image_over_network = !config.vm.kernel.empty() ? false : is_nbd_url(config.vm.image);
     if (config.supervisor.max_session)
         p.max_session = std::chrono::duration_cast<supervisor::Millis>(*config.supervisor.max_session);
     return p;
@@ -115,6 +129,8 @@ Plan plan_vm(const HostFacts &host, const Config &config)
     plan.checks.push_back(check_vm_cpus(host, config, plan.vm.cpus));
     plan.checks.push_back(check_password(host));
     plan.checks.push_back(check_runtime_dir(host, config));
+    plan.checks.push_back(check_overlay(host, config, plan.boot.overlay_max));
+    plan.supervision.overlay_max = plan.boot.overlay_max;
     plan.checks.push_back(check_qemu_argv(plan));
     plan.warnings = plan_warnings(plan, host);
     return plan;

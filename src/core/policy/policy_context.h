@@ -70,6 +70,9 @@ void on_guest_shutdown(Ctx &c, const GuestShutdown &e);
 void on_guest_panicked(Ctx &c, const GuestPanicked &e);
 void on_panic_backoff(Ctx &c);
 void on_boot_failed(Ctx &c, const BootFailed &e);
+void on_image_retry(Ctx &c);
+void on_image_settled(Ctx &c);
+void on_overlay_limit(Ctx &c, const OverlayLimit &e);
 // policy_control.cpp
 void on_control(Ctx &c, const Control &e);
 

@@ -2,6 +2,8 @@
 // The policy's answers to what the guest does: runs, reboots, powers off, crashes, or is paused by QEMU. Pure.
 #include "policy_context.h"
 
+#include "rescuevm/core/config.h"
+
 namespace rescuevm::supervisor::detail {
 
 void on_guest_resumed(Ctx &c)
@@ -14,6 +16,10 @@ void on_guest_resumed(Ctx &c)
         c.log(kInfo, fmt::format("guest is running (boot {}); the host stays in rescue", c.s.boots));
         c.set_state(VmState::running);
         c.settle_start_reply(true, "VM started: the guest is running");
+    } else if (c.s.vm == VmState::paused && c.s.image_outage) {
+        // On trial: the image server may still be away, and the next read pauses it again.
+        c.out.push_back(StartTimer{Timer::image_settled, c.p.image_settle});
+        c.set_state(VmState::running);
     } else if (c.s.vm == VmState::paused) {
         c.event("guest resumed");
         c.log(kInfo, fmt::format("guest runs again (it was paused: {})", c.s.pause_reason));
@@ -28,11 +34,71 @@ void on_guest_paused(Ctx &c, const GuestPaused &e)
     if (c.s.vm != VmState::running || e.status == "shutdown" || e.status == "guest-panicked" ||
         e.status == "prelaunch" || e.status == "running")
         return;
+    if (c.p.image_over_network && e.boot_disk && !e.nospace) {
+        c.out.push_back(CancelTimer{Timer::image_settled});
+        c.out.push_back(StartTimer{Timer::image_retry, c.p.image_retry});
+        c.set_state(VmState::paused);
+        if (c.s.image_outage)
+            return; // a trial resume met the outage again: said once already
+        c.s.image_outage = true;
+        c.s.image_outage_ms = c.now;
+        c.s.image_retries = 0;
+        c.s.pause_reason = "the image server does not answer (" + e.detail + ")";
+        c.event("guest paused: image server unreachable");
+        c.log(kError, fmt::format("the rescue image's server does not answer ({}): the VM is paused so Windows "
+                                  "sees no I/O error on C:; it resumes by itself once the server answers (trying "
+                                  "every {} s); `rescuevm vm stop` ends it",
+                                  e.detail, c.p.image_retry.count() / 1000.0));
+        return;
+    }
     c.s.pause_reason = e.detail.empty() ? "QEMU paused it (" + e.status + ")" : e.detail;
+    if (e.boot_disk && e.nospace)
+        c.s.pause_reason += ": the file system of the runtime directory is full; free space there, then "
+                            "`rescuevm vm resume`";
     c.event("guest paused: " + c.s.pause_reason);
     c.log(kError, fmt::format("QEMU paused the guest: {}; the host stays in rescue. When the cause is fixed, "
                               "`rescuevm vm resume`; `rescuevm vm stop` ends it",
                               c.s.pause_reason));
+    c.set_state(VmState::paused);
+}
+
+void on_image_retry(Ctx &c)
+{
+    if (c.s.vm != VmState::paused || !c.s.image_outage)
+        return;
+    c.s.image_retries++;
+    // Every minute, a line that it is still paused (the first line said why).
+    std::int64_t waited = c.now - c.s.image_outage_ms;
+    if (c.s.image_retries % 12 == 0)
+        c.log(kWarning, fmt::format("the rescue image's server still does not answer after {} s; the VM stays paused",
+                                    waited / 1000));
+    c.out.push_back(Qmp{"cont"});
+    c.out.push_back(StartTimer{Timer::image_retry, c.p.image_retry});
+}
+
+void on_image_settled(Ctx &c)
+{
+    if (c.s.vm != VmState::running || !c.s.image_outage)
+        return;
+    c.s.image_outage = false;
+    c.out.push_back(CancelTimer{Timer::image_retry});
+    c.event("guest resumed: image server back");
+    c.log(kInfo, fmt::format("the rescue image's server answers again: the guest runs again after {} s paused",
+                             (c.now - c.s.image_outage_ms - c.p.image_settle.count()) / 1000));
+    c.s.pause_reason.clear();
+}
+
+void on_overlay_limit(Ctx &c, const OverlayLimit &e)
+{
+    if (c.s.vm != VmState::running)
+        return;
+    c.s.pause_reason = fmt::format("the guest wrote {} to its disk 0, the most vm.overlay_max allows", format_size(e.bytes ? e.bytes : c.p.overlay_max));
+    c.event("guest paused: overlay limit");
+    c.log(kError, fmt::format("{}; the VM is paused so the overlay cannot fill the host's runtime directory. "
+                              "`rescuevm vm resume` lets it go on without the bound (up to the free space there); "
+                              "`rescuevm vm stop` ends it",
+                              c.s.pause_reason));
+    c.out.push_back(Qmp{"stop"});
     c.set_state(VmState::paused);
 }
 

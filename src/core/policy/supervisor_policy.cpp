@@ -67,6 +67,11 @@ void on_qemu_exited(Ctx &c, const QemuExited &e)
     c.out.push_back(CancelTimer{Timer::quit_deadline});
     c.out.push_back(CancelTimer{Timer::powerdown_deadline});
     c.out.push_back(CancelTimer{Timer::panic_backoff});
+    if (c.s.image_outage) {
+        c.out.push_back(CancelTimer{Timer::image_retry});
+        c.out.push_back(CancelTimer{Timer::image_settled});
+        c.s.image_outage = false;
+    }
     switch (c.s.vm) {
     case VmState::stopping:
     case VmState::off:
@@ -195,6 +200,12 @@ void on_timer(Ctx &c, Timer t)
     case Timer::session_end:
         on_stop_requested(c, "session limit reached (supervisor.max_session)", false);
         return;
+    case Timer::image_retry:
+        on_image_retry(c);
+        return;
+    case Timer::image_settled:
+        on_image_settled(c);
+        return;
     }
 }
 
@@ -305,6 +316,8 @@ const char *to_string(Timer t)
     case Timer::session_warn_10m: return "session-warn-10m";
     case Timer::session_warn_half: return "session-warn-half";
     case Timer::session_end: return "session-end";
+    case Timer::image_retry: return "image-retry";
+    case Timer::image_settled: return "image-settled";
     }
     return "?";
 }
@@ -373,6 +386,8 @@ Step transition(const State &state, const Event &event, const Params &params, st
                 on_timer(c, e.timer);
             } else if constexpr (std::is_same_v<E, Control>) {
                 on_control(c, e);
+            } else if constexpr (std::is_same_v<E, OverlayLimit>) {
+                on_overlay_limit(c, e);
             }
         },
         event);

@@ -61,6 +61,27 @@ Result<BusAttach> attach_on_bus(DiskBus bus, unsigned index, const std::string &
     return fail("unknown disk bus");
 }
 
+// The image server's export as node image-file, read-only, with TLS when configured.
+Result<void> add_nbd_image(Builder &b, const BootPlan &boot)
+{
+    std::string tls;
+    if (!boot.tls_dir.empty()) {
+        b.add({"-object", fmt::format("tls-creds-x509,id={},dir={},endpoint=client,verify-peer=on", kImageTlsId,
+                                      RESCUEVM_TRY(qemu_escape(boot.tls_dir, "vm.image_tls")))});
+        tls = fmt::format(",tls-creds={},tls-hostname={}", kImageTlsId,
+                          RESCUEVM_TRY(qemu_escape(boot.tls_hostname, "vm.image_tls_hostname")));
+    }
+    const NbdUrl &url = boot.nbd_url;
+    std::string server = url.unix_socket
+                             ? fmt::format("server.type=unix,server.path={}", RESCUEVM_TRY(qemu_escape(url.socket, "vm.image socket")))
+                             : fmt::format("server.type=inet,server.host={},server.port={}",
+                                           RESCUEVM_TRY(qemu_escape(url.host, "vm.image host")), url.port);
+    b.add({"-blockdev", fmt::format("driver=nbd,node-name=image-file,{},export={}{},reconnect-delay={},read-only=on",
+                                    server, RESCUEVM_TRY(qemu_escape(url.export_name, "vm.image export")), tls,
+                                    boot.reconnect_delay_s)});
+    return {};
+}
+
 } // namespace
 
 Result<void> add_boot_disk(Builder &b, const Plan &plan)
@@ -75,16 +96,21 @@ Result<void> add_boot_disk(Builder &b, const Plan &plan)
         }
         return {};
     }
-        auto image = RESCUEVM_TRY(qemu_escape(plan.boot.image, "vm.image"));
     auto overlay = RESCUEVM_TRY(qemu_escape(plan.paths.overlay(), "overlay path"));
     // The image is opened read-only; every guest write lands in the throwaway overlay.
-    b.add({"-blockdev", fmt::format("driver=file,node-name=image-file,filename={},read-only=on", image),
-           "-blockdev", fmt::format("driver={},node-name=image,file=image-file,read-only=on", format_driver(plan.boot.image_format)),
+    if (plan.boot.nbd)
+        RESCUEVM_TRY(add_nbd_image(b, plan.boot));
+    else
+        b.add({"-blockdev", fmt::format("driver=file,node-name=image-file,filename={},read-only=on",
+                                        RESCUEVM_TRY(qemu_escape(plan.boot.image, "vm.image")))});
+    b.add({"-blockdev", fmt::format("driver={},node-name=image,file=image-file,read-only=on", format_driver(plan.boot.image_format)),
            "-blockdev", fmt::format("driver=file,node-name=overlay-file,filename={}", overlay),
            "-blockdev", "driver=qcow2,node-name=overlay,file=overlay-file,backing=image"});
-    auto attach = RESCUEVM_TRY(attach_on_bus(plan.disk_bus.bus, 0, "overlay",
-                                             plan.disk_bus.bus == DiskBus::nvme ? ",serial=rescuevm-image,bootindex=0"
-                                                                            : ",bootindex=0"));
+    // An error on disk 0 (image server gone, runtime_dir full) pauses the VM: Windows would
+    // bugcheck on an I/O error on C:. QEMU's nvme has no such setting (plan refuses NBD on it).
+    std::string props = plan.disk_bus.bus == DiskBus::nvme ? ",serial=rescuevm-image,bootindex=0"
+                                                           : ",bootindex=0,rerror=stop,werror=stop";
+    auto attach = RESCUEVM_TRY(attach_on_bus(plan.disk_bus.bus, 0, "overlay", props));
     b.argv.insert(b.argv.end(), attach.controller.begin(), attach.controller.end());
     b.add({"-device", attach.device});
     return {};
