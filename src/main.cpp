@@ -23,7 +23,7 @@ commands:
   disks [--json]         every block device seen, passed through or not, and why
   run                    the agent: plan, start the VM, supervise it until SIGTERM
   status [--json]        ask the running agent
-  vm start|stop|powerdown|reset|screenshot PATH
+  vm start|stop|powerdown|reset|resume|screenshot PATH
                          control the VM through the agent (stop: the guest agent's
                          shutdown first, then the ACPI button; powerdown: the button only)
   vm console [--read-only|--force|--last [N]] [--escape ^X]

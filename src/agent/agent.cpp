@@ -347,8 +347,15 @@ void Agent::qmp(const sv::Qmp &command)
                        if (!reply) {
                            if (name != "quit") // QEMU may close the socket before answering
                                log::get("qmp")->warn("{} failed: {}", name, reply.error().message);
-                           answer(control_error(fmt::format("QEMU did not carry out {}: {}", name,
-                                                            reply.error().message)));
+                           // Unanswered is not undone: the command is in QEMU's socket and a
+                           // stopped QEMU carries it out when it runs again.
+                           bool unanswered = reply.error().message.find("got no answer") != std::string::npos;
+                           answer(control_error(
+                               unanswered ? fmt::format("QEMU did not answer {} in time ({}); it may still carry it "
+                                                        "out once it runs again: see `rescuevm status`",
+                                                        name, reply.error().message)
+                                          : fmt::format("QEMU did not carry out {}: {}", name,
+                                                        reply.error().message)));
                            return;
                        }
                        answer(control_ok(done.empty() ? name + " done" : done));
@@ -543,6 +550,12 @@ void Agent::reattach()
     qemu_ = std::move(*instance);
     qemu_argv_ = record.argv;
     session_uuid_ = record.session_uuid;
+    // A record found unusable (emptied, damaged) is written whole again: the next agent
+    // should not have to search for this QEMU by its command line.
+    if (auto r = save_qemu_record(plan_.paths, {qemu_->pid(), qemu_->start_time(), session_uuid_, record.boots,
+                                                qemu_argv_});
+        !r)
+        log->warn("{}, ignoring", r.error().message);
     start_guest_channels();
     // QEMU holds the macvtap's tap: the claim is taken over without opening it again
     // (a second open would be a second queue that nobody reads).

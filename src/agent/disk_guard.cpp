@@ -28,20 +28,31 @@ std::string comm_of(const std::string &proc_root, const std::string &pid)
     return comm;
 }
 
-} // namespace
+// The fd was opened for writing (O_WRONLY or O_RDWR): "flags:" in /proc/PID/fdinfo/FD, octal.
+bool open_for_writing(const std::string &fdinfo)
+{
+    std::ifstream in(fdinfo);
+    std::string key;
+    unsigned long flags = 0;
+    while (in >> key)
+        if (key == "flags:" && (in >> std::oct >> flags))
+            return (flags & O_ACCMODE) != O_RDONLY;
+    return false;
+}
 
-std::string block_device_holders(const DiskInfo &disk, const std::string &proc_root)
+std::string holders(const DiskInfo &disk, const std::string &proc_root, bool writers_only, pid_t except)
 {
     std::set<dev_t> devices = {::makedev(disk.major, disk.minor)};
     for (const auto &p : disk.partitions)
         devices.insert(::makedev(p.major, p.minor));
-    std::set<std::string> holders;
+    std::set<std::string> found;
     DIR *proc = ::opendir(proc_root.c_str());
     if (!proc)
         return "";
     while (dirent *p = ::readdir(proc)) {
         std::string pid = p->d_name;
-        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos)
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos ||
+            (except > 0 && pid == std::to_string(except)))
             continue;
         std::string fd_dir = proc_root + "/" + pid + "/fd";
         DIR *fds = ::opendir(fd_dir.c_str());
@@ -51,15 +62,23 @@ std::string block_device_holders(const DiskInfo &disk, const std::string &proc_r
             struct stat st {};
             if (f->d_name[0] == '.' || ::stat((fd_dir + "/" + f->d_name).c_str(), &st) != 0 || !S_ISBLK(st.st_mode))
                 continue;
-            if (devices.count(st.st_rdev)) {
-                holders.insert(fmt::format("pid {} ({})", pid, comm_of(proc_root, pid)));
+            if (devices.count(st.st_rdev) &&
+                (!writers_only || open_for_writing(proc_root + "/" + pid + "/fdinfo/" + f->d_name))) {
+                found.insert(fmt::format("pid {} ({})", pid, comm_of(proc_root, pid)));
                 break;
             }
         }
         ::closedir(fds);
     }
     ::closedir(proc);
-    return fmt::format("{}", fmt::join(holders, ", "));
+    return fmt::format("{}", fmt::join(found, ", "));
+}
+
+} // namespace
+
+std::string block_device_holders(const DiskInfo &disk, const std::string &proc_root)
+{
+    return holders(disk, proc_root, false, 0);
 }
 
 Result<std::vector<LockedDisk>> check_and_lock_disks(const std::vector<DiskInfo> &planned,
@@ -94,6 +113,12 @@ Result<std::vector<LockedDisk>> check_and_lock_disks(const std::vector<DiskInfo>
             ::minor(st.st_rdev) != d.minor)
             return fail(fmt::format("disk {}: {} is not block device {}:{} any more", d.name, d.path, d.major,
                                     d.minor));
+        // O_EXCL only keeps out other exclusive users: a QEMU (or any program) that opened the
+        // disk plainly would write beside the VM. Refuse while anyone else has it open for writing.
+        if (std::string writers = holders(d, roots.procfs, true, ::getpid()); !writers.empty())
+            return fail(fmt::format("disk {} is open for writing in {} (another VM?); it is not passed to a second "
+                                    "writer: stop that program first",
+                                    d.name, writers));
         locked.push_back({d.name, d.path, std::move(fd)});
     }
     // Once more with the disks held: nothing can have been swapped in between.

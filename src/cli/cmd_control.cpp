@@ -138,11 +138,11 @@ int cmd_status(const CliOptions &cli, const Config &config)
 
 int cmd_vm(const CliOptions &cli, const Config &config)
 {
-    static const std::vector<std::string> kActions = {"start", "stop", "powerdown", "reset", "screenshot"};
+    static const std::vector<std::string> kActions = {"start", "stop", "powerdown", "reset", "resume", "screenshot"};
     if (!cli.args.empty() && cli.args[0] == "console")
         return cmd_console(cli, config);
     if (cli.args.empty() || std::find(kActions.begin(), kActions.end(), cli.args[0]) == kActions.end()) {
-        std::cerr << "rescuevm: vm needs one of start, stop, powerdown, reset, screenshot PATH, console\n";
+        std::cerr << "rescuevm: vm needs one of start, stop, powerdown, reset, resume, screenshot PATH, console\n";
         return kExitUsage;
     }
     nlohmann::json request = {{"command", "vm"}, {"action", cli.args[0]}};

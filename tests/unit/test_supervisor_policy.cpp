@@ -287,6 +287,21 @@ TEST_CASE("max_session schedules two warnings and the end")
                                  "timer:session-end=86400000 prepare");
 }
 
+TEST_CASE("a session of 10 minutes or less is warned once, half way")
+{
+    Params p = params();
+    p.max_session = Millis{40'000};
+    Step step = transition(in(VmState::starting), SessionStarted{}, p, 0);
+    CHECK(words(step.actions) == "timer:session-warn-half=20000 timer:session-end=40000 prepare");
+    Step warn = transition(in(VmState::running), TimerFired{Timer::session_warn_half}, p, 20'000);
+    CHECK(warn.state.vm == VmState::running);
+    CHECK(words(warn.actions).empty());
+    CHECK(logs(warn.actions).find("powered down in 20 s") != std::string::npos);
+    p.max_session = Millis{600'000};
+    CHECK(words(transition(in(VmState::starting), SessionStarted{}, p, 0).actions) ==
+          "timer:session-warn-half=300000 timer:session-end=600000 prepare");
+}
+
 TEST_CASE("no state and no event leads to a host power action")
 {
     // Every action the policy can emit is about the VM; none is about the host.
@@ -396,6 +411,21 @@ TEST_CASE("the first SIGTERM during vm powerdown/stop still gives the guest its 
     }
 }
 
+TEST_CASE("the first SIGTERM during the session limit's power-down waits for the guest; a second cuts it short")
+{
+    Params p = params();
+    p.max_session = Millis{60'000};
+    Step end = transition(in(VmState::running), TimerFired{Timer::session_end}, p, 60'000);
+    CHECK(end.state.vm == VmState::stopping);
+    CHECK(words(end.actions) == "qmp:system_powerdown timer:powerdown-deadline=120000");
+    Step first = transition(end.state, StopRequested{}, p, 61'000);
+    CHECK(first.state.vm == VmState::stopping);
+    CHECK(words(first.actions).empty());
+    CHECK(logs(first.actions).find("already powering down") != std::string::npos);
+    Step second = transition(first.state, StopRequested{}, p, 62'000);
+    CHECK(words(second.actions) == "cancel:powerdown-deadline cancel:acpi-fallback qmp:quit timer:quit-deadline=15000");
+}
+
 TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick crashes stays paused")
 {
     Params p = params();
@@ -407,6 +437,8 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
         CHECK(crash.state.vm == VmState::paused);
         CHECK(words(crash.actions) == "screendump:" + std::to_string(n) + " timer:panic-backoff=" +
                                           std::to_string(backoff_delay(n, p).count()));
+        // vm resume during the backoff keeps the restart coming.
+        CHECK(words(transition(crash.state, Control{"resume"}, p, now + 50).actions) == "reply:refused");
         Step again = transition(crash.state, TimerFired{Timer::panic_backoff}, p, now + 100);
         CHECK(words(again.actions) == "qmp:system_reset qmp:cont timer:boot-progress=300000");
         s = transition(again.state, GuestResumed{}, p, now + 200).state;
@@ -418,6 +450,10 @@ TEST_CASE("a panic loop backs off, reuses 5 screenshot slots, and after 5 quick 
     CHECK(words(fifth.actions) == "screendump:5");
     CHECK(logs(fifth.actions).find("5 crashes in a row") != std::string::npos);
     CHECK(logs(fifth.actions).find("rescuevm vm reset") != std::string::npos);
+    // vm resume cannot continue a crashed guest (QEMU would refuse): refused, the VM stays as it is.
+    Step resume = transition(fifth.state, Control{"resume"}, p, now + 500);
+    CHECK(words(resume.actions) == "reply:refused");
+    CHECK(resume.state.vm == VmState::paused);
     // vm reset boots it again; the next crash takes slot 1 again.
     Step reset = transition(fifth.state, Control{"reset"}, p, now + 1'000);
     CHECK(words(reset.actions) == "cancel:panic-backoff qmp:system_reset qmp:cont+reply timer:boot-progress=300000");

@@ -25,8 +25,10 @@ enum class VmState {
 };
 const char *to_string(VmState);
 
+// session_warn_half: the one warning of a session of 10 minutes or less, half way through it.
 enum class Timer { restart_backoff, panic_backoff, powerdown_deadline, quit_deadline, session_warn_1h,
-                   session_warn_10m, session_end, boot_progress, acpi_fallback, image_retry, image_settled };
+                   session_warn_10m, session_warn_half, session_end, boot_progress, acpi_fallback, image_retry,
+                   image_settled };
 const char *to_string(Timer);
 
 struct Params {
@@ -60,6 +62,7 @@ struct Params {
 struct State {
     VmState vm = VmState::off;
     bool stop_requested = false;     // SIGTERM/SIGINT or the session limit: the agent is ending
+    bool stop_signalled = false;     // a SIGTERM/SIGINT came (a second one cuts the guest's power-down short)
     bool off_requested = false;      // `vm stop`/`vm powerdown`: the VM goes off, the agent stays
     bool qemu_alive = false;         // a QEMU process exists (spawned or re-attached)
     bool guest_ran = false;          // the guest has run in this QEMU
@@ -69,6 +72,7 @@ struct State {
     unsigned reboots = 0;            // guest-initiated reboots (bursts counted once)
     unsigned panics = 0;
     unsigned panic_streak = 0;       // crashes in a row, each within good_run of the one before
+    bool crashed = false;            // paused because the guest crashed: only a reset can go on
     unsigned qemu_starts = 0;
     unsigned quick_failures = 0;     // QEMU ends in a row, each after less than good_run
     std::int64_t last_reset_ms = -1'000'000'000;

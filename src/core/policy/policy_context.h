@@ -54,7 +54,8 @@ struct Ctx {
 
 // supervisor_policy.cpp
 void begin_start(Ctx &c);
-void on_stop_requested(Ctx &c, const std::string &why);
+// signal: a SIGTERM/SIGINT (only a second signal cuts a power-down short), else the session limit.
+void on_stop_requested(Ctx &c, const std::string &why, bool signal);
 // policy_guest.cpp
 void on_guest_resumed(Ctx &c);
 void on_guest_paused(Ctx &c, const GuestPaused &e);

@@ -91,6 +91,12 @@ void resume(Ctx &c)
 {
     if (c.s.vm != VmState::paused)
         return c.reply(false, fmt::format("the VM is {}; nothing to resume", to_string(c.s.vm)));
+    // QEMU refuses to continue a crashed guest; cancelling the restart for it would leave the VM paused.
+    if (c.s.crashed)
+        return c.reply(false, c.s.panic_streak >= c.p.max_quick_panics
+                                  ? "the guest crashed and cannot continue: `rescuevm vm reset` boots it again"
+                                  : "the guest crashed and cannot continue; it is restarted by itself after its "
+                                    "backoff (`rescuevm vm reset` does it now)");
     c.log(kInfo, fmt::format("resuming the paused guest (it was paused: {})", c.s.pause_reason));
     c.out.push_back(CancelTimer{Timer::panic_backoff});
     c.out.push_back(Qmp{"cont", true, "VM resumed"});

@@ -8,6 +8,7 @@ namespace rescuevm::supervisor::detail {
 
 void on_guest_resumed(Ctx &c)
 {
+    c.s.crashed = false;
     if (c.s.vm == VmState::starting && c.s.qemu_alive) {
         c.s.guest_ran = true;
         c.s.boots++;
@@ -163,6 +164,7 @@ void on_guest_panicked(Ctx &c, const GuestPanicked &e)
                                          e.code, e.params[0], e.params[1], e.params[2], e.params[3])
                            : std::string("panic reported through pvpanic");
     c.event("guest crashed");
+    c.s.crashed = true;
     c.out.push_back(Screendump{slot});
     if (c.s.panic_streak >= c.p.max_quick_panics) {
         c.s.pause_reason = fmt::format("the guest crashed {} times in a row", c.s.panic_streak);

@@ -20,6 +20,8 @@ void start_session_timers(Ctx &c)
         c.out.push_back(StartTimer{Timer::session_warn_1h, max - kHour});
     if (max > kTenMinutes)
         c.out.push_back(StartTimer{Timer::session_warn_10m, max - kTenMinutes});
+    else // a short session still gets one warning, half way
+        c.out.push_back(StartTimer{Timer::session_warn_half, max / 2});
     c.out.push_back(StartTimer{Timer::session_end, max});
 }
 
@@ -194,8 +196,13 @@ void on_timer(Ctx &c, Timer t)
     case Timer::session_warn_10m:
         c.log(kWarning, "session limit (supervisor.max_session): the VM will be powered down in 10 minutes");
         return;
+    case Timer::session_warn_half:
+        if (c.p.max_session)
+            c.log(kWarning, fmt::format("session limit (supervisor.max_session): the VM will be powered down in {} s",
+                                        (*c.p.max_session - *c.p.max_session / 2).count() / 1000));
+        return;
     case Timer::session_end:
-        on_stop_requested(c, "session limit reached (supervisor.max_session)");
+        on_stop_requested(c, "session limit reached (supervisor.max_session)", false);
         return;
     case Timer::boot_progress:
         on_boot_progress_timer(c);
@@ -221,9 +228,12 @@ void begin_start(Ctx &c)
     c.set_state(VmState::starting);
 }
 
-void on_stop_requested(Ctx &c, const std::string &why)
+void on_stop_requested(Ctx &c, const std::string &why, bool signal)
 {
-    bool second = c.s.stop_requested;
+    // Only a second signal cuts a power-down short: the session limit's power-down is not a
+    // first SIGTERM (a host shutdown during it would cut Windows off mid-shutdown).
+    bool second = signal && c.s.stop_signalled;
+    c.s.stop_signalled = c.s.stop_signalled || signal;
     c.s.stop_requested = true;
     switch (c.s.vm) {
     case VmState::running:
@@ -270,6 +280,11 @@ void on_stop_requested(Ctx &c, const std::string &why)
                                      why, c.p.shutdown_timeout.count() / 1000));
             c.out.push_back(CancelTimer{Timer::powerdown_deadline});
             c.out.push_back(StartTimer{Timer::powerdown_deadline, c.p.shutdown_timeout});
+        } else if (signal) {
+            // The session limit's power-down is under way, with its deadline running.
+            c.log(kInfo, fmt::format("{}: the guest is already powering down; waiting for it (stop again to cut it "
+                                     "short)",
+                                     why));
         }
         break;
     case VmState::crashed_waiting:
@@ -312,6 +327,7 @@ const char *to_string(Timer t)
     case Timer::quit_deadline: return "quit-deadline";
     case Timer::session_warn_1h: return "session-warn-1h";
     case Timer::session_warn_10m: return "session-warn-10m";
+    case Timer::session_warn_half: return "session-warn-half";
     case Timer::session_end: return "session-end";
     case Timer::boot_progress: return "boot-progress";
     case Timer::acpi_fallback: return "acpi-fallback";
@@ -380,7 +396,7 @@ Step transition(const State &state, const Event &event, const Params &params, st
                     c.log(kInfo, "QEMU answers on QMP again");
                 c.s.qmp_answering = true;
             } else if constexpr (std::is_same_v<E, StopRequested>) {
-                on_stop_requested(c, "stop requested (SIGTERM/SIGINT)");
+                on_stop_requested(c, "stop requested (SIGTERM/SIGINT)", true);
             } else if constexpr (std::is_same_v<E, TimerFired>) {
                 on_timer(c, e.timer);
             } else if constexpr (std::is_same_v<E, Control>) {
