@@ -18,7 +18,7 @@
 #   -kernel / -initrd values           -> the test guest's files (tests/guest/build-guest.sh)
 #   tap ... fd=3                       -> a real passthru macvtap fd: QEMU runs inside a network
 #                                        namespace holding a veth and a macvtap on it, started
-#                                        with 3<>/dev/tapN
+#                                        with 3<> a node of its own for the macvtap's major:minor
 # Changes this machine forces, each made only when needed and logged:
 #   - always (RV_GOLDEN_KVM=1 keeps KVM where it works; a /dev/kvm that opens can still fail
 #     at the first vCPU, as on these machines): "-accel kvm" becomes "-accel tcg", the "-cpu host,hv-..." word becomes
@@ -74,13 +74,12 @@ macvtap_tap() {
   ip -n "$ns" link set rvup0 up
   ip -n "$ns" link set rvmvt0 up
   ifindex=$(ip netns exec "$ns" cat /sys/class/net/rvmvt0/ifindex)
-  dev=/dev/tap$ifindex
-  if [[ ! -c $dev ]]; then
-    # devtmpfs normally makes it; otherwise make a node from the macvtap's major:minor.
-    mm=$(ip netns exec "$ns" cat "/sys/class/net/rvmvt0/macvtap/tap$ifindex/dev")
-    dev=$tmp/tap$ifindex
-    mknod "$dev" c "${mm%:*}" "${mm#*:}"
-  fi
+  mm=$(ip netns exec "$ns" cat "/sys/class/net/rvmvt0/macvtap/tap$ifindex/dev")
+  # devtmpfs names the node after the ifindex, which each namespace counts on its own:
+  # /dev/tapN may be another namespace's macvtap (or a stale node). Our own node from the
+  # macvtap's major:minor is always this one.
+  dev=$tmp/tap$ifindex
+  mknod "$dev" c "${mm%:*}" "${mm#*:}" || rv_fail "could not make $dev ($mm)"
   echo "$dev"
 }
 
