@@ -2,6 +2,8 @@
 // Who serves an interface, read from procfs, pid files, control sockets and networkd's state files (a reader: changes nothing).
 #include "rescuevm/host/dhcp_clients.h"
 
+#include "rescuevm/sys/process.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,23 +187,6 @@ std::vector<std::string> read_cmdline(const std::string &path)
     return argv;
 }
 
-std::uint64_t start_time_of(const std::string &proc_root, int pid)
-{
-    std::ifstream in(proc_root + "/" + std::to_string(pid) + "/stat");
-    std::string all;
-    std::getline(in, all);
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    auto close = all.rfind(')');
-    if (close == std::string::npos || close + 2 > all.size())
-        return 0;
-    std::istringstream fields(all.substr(close + 2));
-    std::string f;
-    for (int i = 3; i <= 22 && fields >> f; ++i)
-        if (i == 22)
-            return std::strtoull(f.c_str(), nullptr, 10);
-    return 0;
-}
-
 // The pid a pid file holds (0: missing, unreadable, not a pid).
 int pid_in_file(const std::string &path)
 {
@@ -299,7 +284,7 @@ std::vector<DhcpClientFacts> find_dhcp_clients(const StackPaths &paths, const st
         if (!client || !same_netns(paths.proc_root, dir))
             return;
         client->pid = pid;
-        client->start_time = start_time_of(paths.proc_root, pid);
+        client->start_time = read_start_time(pid, paths.proc_root).value_or(0);
         if (client->name == "dhclient")
             client->pid_file_pid = pid_in_file(client->pid_file);
         else if (client->name == "dhcpcd")
