@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ControlServer and control_request(): the agent's root-only JSON-lines socket.
 #include "rescuevm/agent/control.h"
+#include "rescuevm/sys/files.h"
 
 #include "rescuevm/sys/log.h"
 
@@ -38,13 +39,13 @@ Result<void> ControlServer::listen(const std::string &path)
     auto addr = RESCUEVM_TRY(unix_address(path));
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd)
-        return fail(std::string("control socket: ") + std::strerror(errno));
+        return fail(std::string("control socket: ") + errno_text(errno));
     ::unlink(path.c_str());
     mode_t old = ::umask(0177); // the socket is born 0600: root only
     int rc = ::bind(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr);
     ::umask(old);
     if (rc != 0 || ::listen(fd.get(), 8) != 0)
-        return fail("control socket " + path + ": " + std::strerror(errno));
+        return fail("control socket " + path + ": " + errno_text(errno));
     ::chmod(path.c_str(), 0600);
     struct stat st {};
     socket_ino_ = ::lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
@@ -190,11 +191,11 @@ Result<nlohmann::json> control_request(const std::string &socket_path, const nlo
     auto addr = RESCUEVM_TRY(unix_address(socket_path));
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0)
-        return fail("no agent answers on " + socket_path + ": " + std::strerror(errno) +
+        return fail("no agent answers on " + socket_path + ": " + errno_text(errno) +
                     " (is `rescuevm run` running? check `systemctl status rescuevm`)");
     std::string line = request.dump() + "\n";
     if (::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
-        return fail("control socket " + socket_path + ": " + std::strerror(errno));
+        return fail("control socket " + socket_path + ": " + errno_text(errno));
     std::string in;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (in.find('\n') == std::string::npos) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Reads the one-time Administrator password file: root-owned, 0600, a regular file, 1..256 bytes of UTF-8.
 #include "rescuevm/host/admin_password.h"
+#include "rescuevm/sys/files.h"
 
 #include "rescuevm/sys/unique_fd.h"
 
@@ -102,12 +103,12 @@ Result<std::optional<Secret>> read_admin_password(const std::string &path, uid_t
         if (err == ELOOP)
             return fail(what + ": is a symbolic link, which is refused: put the password in a regular file "
                                "there and run `" + fix + "`");
-        return fail(fmt::format("{}: cannot open: {}", what, std::strerror(err)));
+        return fail(fmt::format("{}: cannot open: {}", what, errno_text(err)));
     }
 
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0)
-        return fail(fmt::format("{}: cannot stat: {}", what, std::strerror(errno)));
+        return fail(fmt::format("{}: cannot stat: {}", what, errno_text(errno)));
     if (!S_ISREG(st.st_mode))
         return fail(what + ": is not a regular file: put the password in a regular file and run `" + fix + "`");
     if (st.st_uid != expected_owner || (st.st_mode & 077) != 0)
@@ -127,7 +128,7 @@ Result<std::optional<Secret>> read_admin_password(const std::string &path, uid_t
         if (n < 0) {
             int err = errno;
             wipe_memory(buffer.data(), buffer.size());
-            return fail(fmt::format("{}: cannot read: {}", what, std::strerror(err)));
+            return fail(fmt::format("{}: cannot read: {}", what, errno_text(err)));
         }
         if (n == 0)
             break;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // libblkid probing of a disk: partition table, disk identity, partitions and their filesystems.
 #include "disk_probe.h"
+#include "rescuevm/sys/files.h"
 
 #include "rescuevm/sys/log.h"
 #include "rescuevm/sys/unique_fd.h"
@@ -116,7 +117,7 @@ Result<void> probe_disk_contents(DiskInfo &disk, const std::string &devfs)
 {
     UniqueFd fd = open_readonly(disk.path);
     if (!fd)
-        return fail(disk.path + ": cannot open read-only: " + std::strerror(errno));
+        return fail(disk.path + ": cannot open read-only: " + errno_text(errno));
     Probe pr(blkid_new_probe());
     if (!pr || blkid_probe_set_device(pr.get(), fd.get(), 0, 0) != 0)
         return fail(disk.path + ": libblkid cannot use the device");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Memory, CPUs and KVM: the host resources the VM is sized and accelerated with.
 #include "rescuevm/host/disks.h"
+#include "rescuevm/sys/files.h"
 
 #include "rescuevm/sys/unique_fd.h"
 #include "sysfs_block.h"
@@ -42,13 +43,13 @@ std::string kvm_problem(const HostRoots &roots)
         std::string fix = err == EACCES || err == EPERM
             ? "run rescuevm as root (or in group kvm)"
             : "load kvm_intel or kvm_amd, enable virtualisation in the BIOS";
-        return path + ": " + std::strerror(err) + ": " + fix + ", or set vm.accel = \"tcg\" (slow, for tests)";
+        return path + ": " + errno_text(err) + ": " + fix + ", or set vm.accel = \"tcg\" (slow, for tests)";
     }
     // A node that opens but is not KVM (a stale or wrong node) would make QEMU fail later.
     int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
     if (version != KVM_API_VERSION)
         return path + ": not a KVM device (KVM_GET_API_VERSION gave " +
-               (version < 0 ? std::string(std::strerror(errno)) : std::to_string(version)) +
+               (version < 0 ? std::string(errno_text(errno)) : std::to_string(version)) +
                "): check the device node, or set vm.accel = \"tcg\" (slow, for tests)";
     return "";
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Block device attributes read from sysfs: the fallback when udev has no entry.
 #include "sysfs_block.h"
+#include "rescuevm/sys/files.h"
 
 #include "rescuevm/sys/unique_fd.h"
 
@@ -83,7 +84,7 @@ Result<std::string> read_text_file(const std::string &path)
 {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
-        return fail(path + ": cannot open: " + std::strerror(errno));
+        return fail(path + ": cannot open: " + errno_text(errno));
     std::string text;
     char buf[4096];
     for (;;) {
@@ -91,7 +92,7 @@ Result<std::string> read_text_file(const std::string &path)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return fail(path + ": cannot read: " + std::strerror(errno));
+            return fail(path + ": cannot read: " + errno_text(errno));
         }
         if (n == 0)
             break;

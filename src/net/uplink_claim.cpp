@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // UplinkClaim: hands the uplink to the VM through a passthru macvtap and gives it back exactly.
 #include "claim_record.h"
+#include "rescuevm/sys/files.h"
 #include "rescuevm/host/netlink.h"
 #include "stack_handover.h"
 #include "tap_device.h"
@@ -48,7 +49,7 @@ Result<void> write_sysctl(const std::string &path, const std::string &value)
     out << value << "\n";
     out.flush();
     if (!out)
-        return fail("network: cannot write " + value + " to " + path + ": " + std::strerror(errno));
+        return fail("network: cannot write " + value + " to " + path + ": " + errno_text(errno));
     return {};
 }
 
@@ -109,7 +110,7 @@ Result<void> check_claimable(nl_sock *sock, const NetworkFacts &facts, const Cla
         return fail("network: " + record_path + " records an earlier claim that was not "
                     "released: release it first (rescuevm does this at start)");
     if (::mkdir(o.runtime_dir.c_str(), 0700) != 0 && errno != EEXIST)
-        return fail("network: cannot create paths.runtime_dir " + o.runtime_dir + ": " + std::strerror(errno));
+        return fail("network: cannot create paths.runtime_dir " + o.runtime_dir + ": " + errno_text(errno));
     return {};
 }
 
@@ -375,7 +376,7 @@ Result<void> UplinkClaim::release()
     }
     if (rec.tap_node_created && !rec.tap_node.empty() && ::unlink(rec.tap_node.c_str()) != 0 &&
         errno != ENOENT)
-        failed.push_back("remove " + rec.tap_node + ": " + std::strerror(errno));
+        failed.push_back("remove " + rec.tap_node + ": " + errno_text(errno));
     for (const auto &s : rec.sysctls)
         if (auto r = write_sysctl(s.path, s.value); !r)
             failed.push_back(r.error().message);
@@ -409,7 +410,7 @@ Result<void> UplinkClaim::release()
         return fail(msg);
     }
     if (::unlink(rec.path.c_str()) != 0 && errno != ENOENT)
-        log->warn("cannot remove {}: {}, ignoring", rec.path, std::strerror(errno));
+        log->warn("cannot remove {}: {}, ignoring", rec.path, errno_text(errno));
     claimed_ = false;
     log->info("uplink {} given back to the host: {} addresses and {} routes restored",
               rec.uplink, rec.addresses.size(), rec.routes.size());

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Reads a disk's identity from its first sectors, read-only and with O_DIRECT.
 #include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/unique_fd.h"
 
 #include <fcntl.h>
@@ -33,7 +34,7 @@ public:
     {
         struct stat st {};
         if (::stat(device.c_str(), &st) != 0)
-            return fail(fmt::format("{}: {}", device, std::strerror(errno)));
+            return fail(fmt::format("{}: {}", device, errno_text(errno)));
         BlockReader r;
         r.device_ = device;
         // O_DIRECT bypasses the page cache: QEMU writes with cache.direct=on, so
@@ -41,15 +42,15 @@ public:
         int flags = O_RDONLY | O_CLOEXEC | (S_ISBLK(st.st_mode) ? O_DIRECT : 0);
         r.fd_ = UniqueFd(::open(device.c_str(), flags));
         if (!r.fd_)
-            return fail(fmt::format("{}: cannot open read-only: {}", device, std::strerror(errno)));
+            return fail(fmt::format("{}: cannot open read-only: {}", device, errno_text(errno)));
         if (S_ISBLK(st.st_mode)) {
             int lbs = 0;
             if (::ioctl(r.fd_.get(), BLKSSZGET, &lbs) != 0 || lbs < 512)
                 return fail(fmt::format("{}: cannot get the logical block size: {}", device,
-                                        std::strerror(errno)));
+                                        errno_text(errno)));
             r.block_size_ = static_cast<unsigned>(lbs);
             if (::ioctl(r.fd_.get(), BLKGETSIZE64, &r.size_) != 0)
-                return fail(fmt::format("{}: cannot get the size: {}", device, std::strerror(errno)));
+                return fail(fmt::format("{}: cannot get the size: {}", device, errno_text(errno)));
         } else if (S_ISREG(st.st_mode)) {
             r.size_ = static_cast<std::uint64_t>(st.st_size);
         } else {
@@ -86,7 +87,7 @@ public:
                 continue;
             if (n <= 0)
                 return fail(fmt::format("{}: cannot read sector {}: {}", device_, lba,
-                                        n < 0 ? std::strerror(errno) : "unexpected end"));
+                                        n < 0 ? errno_text(errno) : "unexpected end"));
             done += static_cast<std::size_t>(n);
         }
         return std::vector<std::uint8_t>(buffer.get(), buffer.get() + bytes);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Writes recorded disk identities back through libfdisk, checking before and after.
 #include "rescuevm/signatures/disk_signatures.h"
+#include "rescuevm/sys/files.h"
 #include "rescuevm/sys/log.h"
 #include "rescuevm/sys/unique_fd.h"
 
@@ -52,7 +53,7 @@ int on_fdisk_ask(fdisk_context *, fdisk_ask *ask, void *)
         return 0;
     case FDISK_ASKTYPE_WARN:
         log->warn("libfdisk: {}: {}", fdisk_ask_print_get_mesg(ask),
-                  std::strerror(fdisk_ask_print_get_errno(ask)));
+                  errno_text(fdisk_ask_print_get_errno(ask)));
         return 0;
     default:
         return -EINVAL;
@@ -66,7 +67,7 @@ Result<std::vector<std::uint8_t>> read_at(int fd, std::uint64_t offset, std::siz
     ssize_t n = ::pread(fd, buf.data(), length, static_cast<off_t>(offset));
     if (n != static_cast<ssize_t>(length))
         return fail(fmt::format("{}: cannot read sector 0: {}", device,
-                                n < 0 ? std::strerror(errno) : "short read"));
+                                n < 0 ? errno_text(errno) : "short read"));
     return buf;
 }
 
@@ -76,7 +77,7 @@ Result<void> write_at(int fd, std::uint64_t offset, std::span<const std::uint8_t
     ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
     if (n != static_cast<ssize_t>(bytes.size()) || ::fsync(fd) != 0)
         return fail(fmt::format("{}: cannot write sector 0: {}", device,
-                                n < 0 ? std::strerror(errno) : "short write"));
+                                n < 0 ? errno_text(errno) : "short write"));
     return {};
 }
 
@@ -196,7 +197,7 @@ Result<RestoreReport> restore_signature(const DiskSignature &recorded)
     // program holds it exclusively: the last guard against writing under a user.
     UniqueFd fd(::open(device.c_str(), O_RDWR | O_CLOEXEC | O_EXCL));
     if (!fd)
-        return fail(fmt::format("{}: cannot open for writing: {}{}", device, std::strerror(errno),
+        return fail(fmt::format("{}: cannot open for writing: {}{}", device, errno_text(errno),
                                 errno == EBUSY ? " (in use: unmount its partitions and stop "
                                                  "the VM, then run the restore again)"
                                                : ""));
@@ -213,7 +214,7 @@ Result<RestoreReport> restore_signature(const DiskSignature &recorded)
     fdisk_set_ask(cxt.get(), on_fdisk_ask, nullptr);
     if (int rc = fdisk_assign_device_by_fd(cxt.get(), fd.get(), device.c_str(), 0); rc != 0)
         return fail(fmt::format("{}: libfdisk cannot read the disk: {}; nothing was written", device,
-                                std::strerror(-rc)));
+                                errno_text(-rc)));
     fdisk_enable_wipe(cxt.get(), 0);
 
     const bool gpt = recorded.table == "gpt";
@@ -241,7 +242,7 @@ Result<RestoreReport> restore_signature(const DiskSignature &recorded)
         std::string id = gpt ? recorded.disk_id : "0x" + recorded.disk_id;
         if (int rc = fdisk_set_disklabel_id_from_string(cxt.get(), id.c_str()); rc != 0)
             return fail(fmt::format("{}: libfdisk refuses identity {}: {}; nothing was written",
-                                    device, recorded.disk_id, std::strerror(-rc)));
+                                    device, recorded.disk_id, errno_text(-rc)));
     }
     for (const auto &p : plan.partitions) {
         std::unique_ptr<fdisk_partition, PartitionDeleter> pa(fdisk_new_partition());
@@ -249,14 +250,14 @@ Result<RestoreReport> restore_signature(const DiskSignature &recorded)
             return fail("libfdisk: out of memory");
         if (int rc = fdisk_set_partition(cxt.get(), p.number - 1, pa.get()); rc != 0)
             return fail(fmt::format("{}: libfdisk cannot set partition {} GUID {}: {}; nothing "
-                                    "was written", device, p.number, p.guid, std::strerror(-rc)));
+                                    "was written", device, p.number, p.guid, errno_text(-rc)));
     }
 
     log->warn("{}: writing recorded identity back: {}", device, fmt::join(plan.actions, "; "));
     if (int rc = fdisk_write_disklabel(cxt.get()); rc != 0)
         return fail(fmt::format("{}: libfdisk failed to write the partition table: {}; check the "
                                 "disk with gdisk -v {} before rebooting the server",
-                                device, std::strerror(-rc), device));
+                                device, errno_text(-rc), device));
     report.written = true;
 
     // libfdisk rewrites sector 0 (for GPT it normalises the protective MBR's CHS
@@ -276,11 +277,11 @@ Result<RestoreReport> restore_signature(const DiskSignature &recorded)
     fdisk_deassign_device(cxt.get(), 1); // nosync: no global sync(), we fsync our own fd
     if (::fsync(fd.get()) != 0)
         return fail(fmt::format("{}: cannot flush the restored identity: {}", device,
-                                std::strerror(errno)));
+                                errno_text(errno)));
     // The kernel's idea of partition UUIDs follows a re-read; nothing depends on it here.
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0 && S_ISBLK(st.st_mode) && ::ioctl(fd.get(), BLKRRPART, 0) != 0)
-        log->info("{}: partition table re-read failed: {}, ignoring", device, std::strerror(errno));
+        log->info("{}: partition table re-read failed: {}, ignoring", device, errno_text(errno));
     fd.reset();
 
     auto after = read_disk_signature(device);
