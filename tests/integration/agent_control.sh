@@ -13,6 +13,8 @@
 #     status answers from the same agent, the guest still runs (same QEMU, its heartbeat goes
 #     on) and the uplink is still the guest's (rvtap0 exists, up0 bare, the gateway reaches
 #     203.0.113.10, status handed_to_vm);
+#   - garbage (the socket is 0600): not JSON, binary, an unknown command or vm action, a 1 MiB
+#     line (refused or dropped), a hang-up mid-line, a request split over two writes (answered);
 #   - SIGUSR1, SIGUSR2, SIGALRM and SIGHUP are logged as ignored, the agent lives;
 #   - 5 `vm reset`s each sent on a connection half-closed right after the request are all
 #     answered "VM reset" and all carried out (5 RESET events); two requests followed by EOF
@@ -105,6 +107,78 @@ EOF
 guest_runs "after the malformed requests"
 uplink_is_guests "after the malformed requests"
 rv_pass "29 malformed requests refused with {ok:false,error}; the agent, the guest (QEMU $qemu_pid) and the uplink are as they were"
+
+# --- garbage on the socket (not JSON, binary, an over-long line, a hang-up mid-line, a split request)
+mode=$(stat -c %a "$SUP_RT/control.sock")
+[[ $mode == 600 ]] || sup_fail "control socket mode is $mode, want 600"
+python3 - "$SUP_RT/control.sock" <<'EOF' || sup_fail "the control socket did not refuse garbage properly (see above)"
+import json, socket, sys
+path = sys.argv[1]
+
+def ask(payload, expect_answer=True, close_early=False):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(path)
+    try:
+        s.sendall(payload)
+    except (BrokenPipeError, ConnectionResetError):
+        pass   # the agent may close an over-long request while we still send
+    if close_early:
+        s.close()
+        return None
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    if not data:
+        return None
+    return json.loads(data.decode())
+
+def refused(name, payload, may_drop=False):
+    reply = ask(payload)
+    if reply is None and may_drop:
+        print(f"ok: {name}: connection closed without an answer")
+        return
+    if not isinstance(reply, dict) or reply.get("ok") is not False or not reply.get("error"):
+        sys.exit(f"{name}: want a refusal, got {reply!r}")
+    print(f"ok: {name}: {reply['error']}")
+
+refused("not JSON", b"hello agent\n")
+refused("binary", bytes(range(1, 256)).replace(b"\n", b"") + b"\n")
+refused("JSON array", b'["status"]\n')
+refused("JSON string", b'"status"\n')
+refused("object without command", b'{"verb":"status"}\n')
+refused("command not a string", b'{"command":42}\n')
+refused("unknown command", b'{"command":"reboot-host"}\n')
+refused("unknown vm action", b'{"command":"vm","action":"explode"}\n')
+refused("over-long line", b"x" * (1 << 20), may_drop=True)
+ask(b'{"command":"sta', close_early=True)          # hang up mid-request
+
+# A request in two writes is still one request.
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(path)
+s.sendall(b'{"command":')
+s.sendall(b'"status"}\n')
+data = b""
+while not data.endswith(b"\n"):
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+reply = json.loads(data)
+if reply.get("ok") is not True or "status" not in reply:
+    sys.exit(f"split request: want a status, got {reply!r}")
+print("ok: split request answered")
+EOF
+guest_runs "after the garbage"
+rv_pass "control socket (0600): 9 kinds of garbage refused or (the 1 MiB line) dropped, a hang-up mid-line harmless, a request split over two writes answered"
 
 # --- stray signals ------------------------------------------------------------------------------
 for sig in USR1 USR2 ALRM HUP; do
