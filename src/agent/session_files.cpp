@@ -5,6 +5,7 @@
 #include "rescuevm/configdrive/config_drive_iso.h"
 #include "rescuevm/core/config_drive.h"
 #include "rescuevm/host/admin_password.h"
+#include "rescuevm/host/probes.h"
 #include "rescuevm/sys/files.h"
 #include "rescuevm/sys/process.h"
 
@@ -31,12 +32,6 @@ Result<void> copy_file_private(const std::string &from, const std::string &to)
     if (!content)
         return fail(fmt::format("UEFI variable template {} is missing: reinstall the ovmf package", from));
     return write_file_atomic(to, *content, 0600);
-}
-
-std::string sibling_tool(const std::string &qemu, const std::string &tool)
-{
-    auto slash = qemu.rfind('/');
-    return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
 }
 
 

@@ -23,7 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::size_t kHeadBytes = 8192; // MBR, and the GPT header for 512- and 4096-byte sectors
 
 std::uint64_t be64(const unsigned char *p)
 {
@@ -33,13 +32,13 @@ std::uint64_t be64(const unsigned char *p)
     return v;
 }
 
+} // namespace
+
 std::string sibling_tool(const std::string &qemu, const std::string &tool)
 {
     auto slash = qemu.rfind('/');
     return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
 }
-
-} // namespace
 
 std::vector<std::uint8_t> parse_qemu_io_dump(const std::string &text, std::size_t length)
 {
@@ -75,7 +74,7 @@ Result<std::vector<std::uint8_t>> read_image_head(const std::string &path, const
         UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd)
             return fail(fmt::format("{}: {}", path, errno_text(errno)));
-        std::vector<std::uint8_t> head(kHeadBytes, 0);
+        std::vector<std::uint8_t> head(kImageHeadBytes, 0);
         if (::pread(fd.get(), head.data(), head.size(), 0) < 0)
             return fail(fmt::format("{}: {}", path, errno_text(errno)));
         return head;
@@ -84,13 +83,13 @@ Result<std::vector<std::uint8_t>> read_image_head(const std::string &path, const
     // the file, compressed, or still in a backing file.
     SpawnOptions options;
     options.argv = {sibling_tool(qemu, "qemu-io"), "-r", "-f", format, "-c",
-                    fmt::format("read -v 0 {}", kHeadBytes), path};
+                    fmt::format("read -v 0 {}", kImageHeadBytes), path};
     options.clear_environment = true;
     options.env_set = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
     auto run = RESCUEVM_TRY(run_to_completion(options, 10s, 128 * 1024)); // ~76 bytes of dump per 16 bytes
     if (!run.ok())
         return fail(fmt::format("qemu-io could not read {} ({}): {}", path, run.status.describe(), run.output));
-    return parse_qemu_io_dump(run.output, kHeadBytes);
+    return parse_qemu_io_dump(run.output, kImageHeadBytes);
 }
 
 ImageFacts probe_image(const std::string &path, const std::string &qemu)

@@ -22,14 +22,7 @@
 namespace rescuevm {
 namespace {
 
-constexpr std::size_t kHeadBytes = 8192;            // as for a local image: MBR and GPT header
 constexpr std::uint64_t kMinPlausibleSize = 1 << 20; // smaller cannot hold a partitioned Windows disk
-
-std::string sibling_tool(const std::string &qemu, const std::string &tool)
-{
-    auto slash = qemu.rfind('/');
-    return slash == std::string::npos ? tool : qemu.substr(0, slash + 1) + tool;
-}
 
 std::string lower(std::string s)
 {
@@ -241,10 +234,10 @@ ImageFacts probe_nbd_image(const NbdImageQuery &q)
     }
     // The disk id is for the collision warning only: unknown is not a refusal.
     auto head = run_to_completion(tool_run(q, {sibling_tool(q.qemu, "qemu-io"), "-r", "-c",
-                                               fmt::format("read -v 0 {}", kHeadBytes)}),
+                                               fmt::format("read -v 0 {}", kImageHeadBytes)}),
                                   q.deadline, 128 * 1024);
     if (head && head->ok())
-        facts.disk_id = disk_id_of_head(parse_qemu_io_dump(head->output, kHeadBytes));
+        facts.disk_id = disk_id_of_head(parse_qemu_io_dump(head->output, kImageHeadBytes));
     facts.probe_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     std::chrono::steady_clock::now() - started)
                                                     .count());

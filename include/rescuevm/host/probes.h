@@ -19,6 +19,14 @@ FirmwareFacts find_uefi_firmware(const std::string &descriptor_dir, bool secure_
 // the rescue image (a qcow2 read through `qemu-io`, found beside `qemu`).
 ImageFacts probe_image(const std::string &path, const std::string &qemu = "qemu-system-x86_64");
 
+// How many of the image's first bytes identify its disk: the MBR, and the GPT header for
+// 512- and 4096-byte sectors.
+constexpr std::size_t kImageHeadBytes = 8192;
+
+// A QEMU tool (qemu-img, qemu-io) from the directory of the configured `qemu` binary, else
+// from PATH.
+std::string sibling_tool(const std::string &qemu, const std::string &tool);
+
 // The first bytes of the image's virtual disk (raw: the file; else qemu-io).
 Result<std::vector<std::uint8_t>> read_image_head(const std::string &path, const std::string &format,
                                                   const std::string &qemu);
