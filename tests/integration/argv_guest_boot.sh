@@ -166,7 +166,7 @@ EOF
   local reader=$!
   rv_cleanup_add "kill $reader"
   local i
-  for ((i = 0; i < 300 && ! -e $run/guest-console.log; i++)); do sleep 0.1; done
+  for ((i = 0; i < 300; i++)); do [[ -e $run/guest-console.log ]] && break; sleep 0.1; done
   rc=0
   rv_qmp --timeout "$BOOT_TIMEOUT" "$run/qmp.sock" cont \
     --wait-event SHUTDOWN:guest=true,reason=guest-shutdown >"$dir/events.jsonl" 2>"$dir/qmp.err" || rc=$?
