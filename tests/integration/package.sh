@@ -8,7 +8,8 @@
 #     go to /usr/share/initramfs-tools or /etc/initramfs-tools.
 #  2. the package: scripts/package into a temporary directory (the whole tree
 #     compiles: about 5-10 min here), or RESCUEVM_DEB=/path/rescuevm_V_amd64.deb
-#     built earlier (its rescuevm-dbgsym .deb must sit next to it).
+#     built earlier (its rescuevm-dbgsym .deb must sit next to it), or the one
+#     scripts/test builds in the background into RESCUEVM_PACKAGE_DIR (waited for).
 #  3. its contents: version = meson.build's, paths, stripped binary with its
 #     debug symbols in -dbgsym, unit ExecStart = the packaged binary, hook and
 #     boot script in /usr/share/initramfs-tools, Depends, maintainer scripts
@@ -65,6 +66,21 @@ if [[ -n ${RESCUEVM_DEB:-} ]]; then
   deb=$RESCUEVM_DEB
   [[ -f $deb ]] || rv_fail "RESCUEVM_DEB=$deb: no such file"
   rv_log "using $deb"
+elif [[ -n ${RESCUEVM_PACKAGE_DIR:-} ]]; then
+  # scripts/test started scripts/package in the background into this directory; "done" holds
+  # its exit status and build time.
+  rv_log "waiting for the package scripts/test builds in the background ($RESCUEVM_PACKAGE_DIR)"
+  waited=$SECONDS
+  until [[ -f $RESCUEVM_PACKAGE_DIR/done ]]; do
+    ((SECONDS - waited < 2000)) || rv_fail "the background package build did not end within 2000 s: $(tail -n 5 "$RESCUEVM_PACKAGE_DIR/package.log" 2>/dev/null)"
+    sleep 2
+  done
+  read -r package_rc package_took <"$RESCUEVM_PACKAGE_DIR/done"
+  ((package_rc == 0)) || { tail -n 40 "$RESCUEVM_PACKAGE_DIR/package.log" >&2; rv_fail "scripts/package failed with status $package_rc"; }
+  rv_log "ok: scripts/package built it in ${package_took} s in the background (this test waited $((SECONDS - waited)) s for it)"
+  deb=$RESCUEVM_PACKAGE_DIR/rescuevm_${version}_amd64.deb
+  [[ -f $deb ]] || rv_fail "scripts/package made no $deb: $(ls "$RESCUEVM_PACKAGE_DIR")"
+  [[ ! -e $src/obj-x86_64-linux-gnu && ! -e $src/debian/rescuevm ]] || rv_fail "scripts/package left build files in $src"
 else
   rv_log "building the package with scripts/package (the whole tree compiles; minutes)"
   started=$SECONDS
