@@ -20,28 +20,30 @@ int g_tag;
 std::string g_last_error;
 std::string g_last_log;
 
-void keep_log(const char *format, ...)
+// One line of libvncclient's printf-style output into `into`, without its trailing newline.
+void keep_line(std::string &into, const char *format, va_list args)
 {
     char buf[512];
+    std::vsnprintf(buf, sizeof(buf), format, args);
+    into = buf;
+    while (!into.empty() && (into.back() == '\n' || into.back() == ' '))
+        into.pop_back();
+}
+
+void keep_log(const char *format, ...)
+{
     va_list args;
     va_start(args, format);
-    std::vsnprintf(buf, sizeof(buf), format, args);
+    keep_line(g_last_log, format, args);
     va_end(args);
-    g_last_log = buf;
-    while (!g_last_log.empty() && (g_last_log.back() == '\n' || g_last_log.back() == ' '))
-        g_last_log.pop_back();
 }
 
 void keep_error(const char *format, ...)
 {
-    char buf[512];
     va_list args;
     va_start(args, format);
-    std::vsnprintf(buf, sizeof(buf), format, args);
+    keep_line(g_last_error, format, args);
     va_end(args);
-    g_last_error = buf;
-    while (!g_last_error.empty() && (g_last_error.back() == '\n' || g_last_error.back() == ' '))
-        g_last_error.pop_back();
 }
 
 VncSource *self(rfbClient *client)
